@@ -1,0 +1,292 @@
+"""The run-result schema: the one contract between measuring (bench, locustfiles) and presenting (reports).
+
+One JSON document per run. Records are frozen dataclasses; files carry an integer `schema_version`
+(never the package version) and every older version has a migration in `_MIGRATIONS`.
+
+Format history
+--------------
+1 (2026-11): first version. config, environment, summary, timeseries, HDR histograms (latency and
+  open-loop schedule lag, base64 of HdrHistogram's compressed encoding, microseconds), warnings,
+  partial/partial_reason.
+
+To change the format: bump SCHEMA_VERSION, add `_migrate_N_to_N1(doc) -> doc`, register it in
+`_MIGRATIONS`, add a line above, and commit an old file under tests/fixtures/results/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from payloads.errors import InputError
+
+SCHEMA_VERSION = 1
+RESULT_TYPE = "tfsbench.run"
+MANIFEST_TYPE = "tfsbench.manifest"
+
+
+class ResultError(InputError):
+    """A results file that is unreadable, corrupt, of a newer schema, or not a tfsbench result."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """What was asked for. `mode` is 'closed' (concurrency) or 'open' (rate_rps + arrival)."""
+
+    url: str
+    model: str
+    kind: str  # text | image | numeric | auto | constant (selfbench) | locust user kind
+    batch_size: int
+    format: str  # row | columnar
+    mode: str  # closed | open
+    engine: str  # aiohttp | fast | locust
+    version: int | None = None
+    label: str | None = None
+    signature: str | None = None
+    concurrency: int | None = None
+    rate_rps: float | None = None
+    arrival: str | None = None  # constant | poisson (open loop only)
+    duration_s: float | None = None
+    warmup_s: float = 0.0
+    requests_limit: int | None = None
+    processes: int = 1
+    seed: int = 0
+    timeout_s: float = 30.0
+    max_inflight: int | None = None
+    pool_size: int = 64
+    source: str = "tfsbench"  # tfsbench | locust
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def label_text(self) -> str:
+        """A short human name for this configuration, e.g. 'numeric b=8 row c=4'."""
+        load = f"c={self.concurrency}" if self.mode == "closed" else f"r={_num(self.rate_rps)}/s"
+        return f"{self.kind} b={self.batch_size} {self.format} {load}"
+
+    def config_key(self) -> tuple[str, str, int, str]:
+        """What identifies a payload configuration, independent of the load level."""
+        return (self.model, self.kind, self.batch_size, self.format)
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySummary:
+    """Latency in milliseconds. Client-side: from intended send time (open loop) or actual send
+    time (closed loop) to the last byte of the response body read and validated."""
+
+    mean: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    p999: float
+    max: float
+    min: float = 0.0
+    stdev: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    requests: int  # completed attempts in the measured window (ok + sum(errors))
+    ok: int
+    errors: Mapping[str, int]  # class -> count, e.g. {"http_503": 4, "timeout": 1, "reset": 2}
+    throughput_rps: float  # ok responses per second over the measured window
+    throughput_ips: float  # instances per second = throughput_rps * batch_size
+    latency_ms: LatencySummary
+    request_bytes: float  # mean wire bytes per request body
+    response_bytes: float  # mean bytes per response body
+    raw_bytes: float  # mean raw tensor bytes per request (pool size accounting)
+    stable: bool
+    stability_reason: str
+    measured_s: float = 0.0  # length of the measured window
+    offered_rps: float | None = None  # open loop: the schedule's rate
+    schedule_lag_ms: LatencySummary | None = None  # open loop: actual - intended send time
+    late_requests: int = 0  # open loop: sent more than 1 ms after their intended time
+    refused_inflight: int = 0  # open loop: not sent because --max-inflight was reached
+    client_cpu_pct: float = 0.0  # load generator CPU, percent of one core, per process (max)
+    client_saturated: bool = False
+    error_samples: tuple[str, ...] = ()  # first error bodies/messages, trimmed
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def error_rate(self) -> float:
+        return self.error_count / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TimePoint:
+    """One second of the run (t_s counts from the start of the measured window; warmup is < 0)."""
+
+    t_s: float
+    requests: int
+    errors: int
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    config: RunConfig
+    environment: Mapping[str, Any]
+    summary: Summary
+    timeseries: tuple[TimePoint, ...] = ()
+    histogram: str | None = None  # latency, HdrHistogram compressed+base64, microseconds
+    lag_histogram: str | None = None  # open-loop schedule lag, same encoding
+    warnings: tuple[str, ...] = ()
+    partial: bool = False
+    partial_reason: str | None = None
+    started_at: str = ""  # ISO 8601 wall clock, UTC
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = _plain(dataclasses.asdict(self))
+        doc["type"] = RESULT_TYPE
+        doc["schema_version"] = SCHEMA_VERSION
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], source: str = "<dict>") -> RunResult:
+        doc = migrate(doc, source)
+        try:
+            cfg = doc["config"]
+            summ = dict(doc["summary"])
+            summ["latency_ms"] = LatencySummary(**summ["latency_ms"])
+            if summ.get("schedule_lag_ms") is not None:
+                summ["schedule_lag_ms"] = LatencySummary(**summ["schedule_lag_ms"])
+            summ["error_samples"] = tuple(summ.get("error_samples", ()))
+            return cls(
+                config=RunConfig(**cfg),
+                environment=doc.get("environment", {}),
+                summary=Summary(**summ),
+                timeseries=tuple(TimePoint(**p) for p in doc.get("timeseries", ())),
+                histogram=doc.get("histogram"),
+                lag_histogram=doc.get("lag_histogram"),
+                warnings=tuple(doc.get("warnings", ())),
+                partial=bool(doc.get("partial", False)),
+                partial_reason=doc.get("partial_reason"),
+                started_at=doc.get("started_at", ""),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ResultError(f"{source}: not a valid tfsbench result ({_describe(exc)})") from None
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"
+    return str(exc).splitlines()[0]
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "?"
+    return f"{x:g}"
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+# ---- migrations -------------------------------------------------------------------------------
+
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def migrate(doc: Mapping[str, Any], source: str = "<dict>") -> dict[str, Any]:
+    """Bring a result document of any known version up to SCHEMA_VERSION."""
+    if not isinstance(doc, Mapping) or doc.get("type") != RESULT_TYPE:
+        raise ResultError(f"{source}: not a tfsbench result file (no \"type\": \"{RESULT_TYPE}\")")
+    version = doc.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise ResultError(f"{source}: invalid schema_version {version!r}")
+    if version > SCHEMA_VERSION:
+        raise ResultError(
+            f"{source}: schema_version {version} is newer than this tfsbench supports "
+            f"({SCHEMA_VERSION}); upgrade tfsbench"
+        )
+    out = dict(doc)
+    while version < SCHEMA_VERSION:
+        out = _MIGRATIONS[version](out)
+        version += 1
+        out["schema_version"] = version
+    return out
+
+
+# ---- files ------------------------------------------------------------------------------------
+
+
+def write_json_atomic(path: str | os.PathLike[str], doc: Any) -> None:
+    """Write JSON so that readers see the old file or the whole new one, never half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=1, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save_result(result: RunResult, path: str | os.PathLike[str]) -> None:
+    write_json_atomic(path, result.to_dict())
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file, turning every failure into one clear ResultError line."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ResultError(f"{p}: is a directory") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultError(f"{p}: cannot read ({_describe(exc)})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultError(f"{p}: corrupt JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def load_result(path: str | os.PathLike[str]) -> RunResult:
+    return RunResult.from_dict(read_json(path), str(path))
+
+
+def load_results(paths: list[str] | tuple[str, ...]) -> list[RunResult]:
+    """Load run files, and sweep/search directories (through their manifest.json), in order."""
+    out: list[RunResult] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            manifest = p / "manifest.json"
+            if manifest.exists():
+                doc = read_json(manifest)
+                if not isinstance(doc, Mapping) or doc.get("type") != MANIFEST_TYPE:
+                    raise ResultError(f"{manifest}: not a tfsbench manifest")
+                files = [p / name for name in doc.get("runs", ())]
+            else:
+                files = sorted(f for f in p.glob("*.json") if f.name != "manifest.json")
+            if not files:
+                raise ResultError(f"{p}: no result files in directory")
+            out.extend(load_result(f) for f in files)
+        else:
+            out.append(load_result(p))
+    return out

@@ -1,0 +1,3 @@
+from tfsbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""The `tfsbench` command line: parse, validate, call. One small module per subcommand.
+
+Exit status: 0 success, 1 a check or gate failed, 2 bad input (one line on stderr), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from payloads.errors import InputError
+
+# Each module defines `register(subparsers) -> None`, which adds its parser and sets `func`.
+# Handlers import heavy packages inside the handler so that `tfsbench --help` stays fast.
+COMMANDS: tuple[str, ...] = (
+    "serve",
+    "payload",
+    "run",
+    "sweep",
+    "search",
+    "selfbench",
+    "report",
+    "compare",
+    "plan",
+    "check",
+    "doctor",
+    "demo",
+    "locust_export",
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports bad arguments as one line (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="tfsbench",
+        description="Load testing and benchmarking for TensorFlow Serving's REST API.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    sub.required = True
+    for name in COMMANDS:
+        module = importlib.import_module(f"tfsbench.commands.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.func(args)
+    except InputError as exc:
+        print(f"tfsbench {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"tfsbench {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,14 @@
+"""`tfsbench doctor`: not implemented yet (placeholder so the CLI table is complete)."""
+
+import argparse
+
+from payloads.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="(not implemented yet)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise InputError("'doctor' is not implemented yet")

@@ -1,0 +1,14 @@
+"""`tfsbench locust-export`: not implemented yet (placeholder so the CLI table is complete)."""
+
+import argparse
+
+from payloads.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("locust-export", help="(not implemented yet)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise InputError("'locust-export' is not implemented yet")
