@@ -8,6 +8,11 @@ Format history
 1 (2026-11): first version. config, environment, summary, timeseries, HDR histograms (latency and
   open-loop schedule lag, base64 of HdrHistogram's compressed encoding, microseconds), warnings,
   partial/partial_reason.
+2 (2026-11): `server`: the server's own view from TF Serving's Prometheus metrics, scraped before and
+  after the measured window (bench/server_metrics.py): scrape URL, whether the metric was found,
+  server-side latency percentiles in ms from `:tensorflow:serving:request_latency` bucket deltas,
+  request counts by status, batching queuing latency when present. None when not scraped; v1 files
+  migrate to None.
 
 To change the format: bump SCHEMA_VERSION, add `_migrate_N_to_N1(doc) -> doc`, register it in
 `_MIGRATIONS`, add a line above, and commit an old file under tests/fixtures/results/.
@@ -26,7 +31,7 @@ from typing import Any
 
 from payloads.errors import InputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RESULT_TYPE = "tfsbench.run"
 MANIFEST_TYPE = "tfsbench.manifest"
 
@@ -143,6 +148,7 @@ class RunResult:
     partial: bool = False
     partial_reason: str | None = None
     started_at: str = ""  # ISO 8601 wall clock, UTC
+    server: Mapping[str, Any] | None = None  # v2: the server's view (bench/server_metrics.py)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,6 +178,7 @@ class RunResult:
                 partial=bool(doc.get("partial", False)),
                 partial_reason=doc.get("partial_reason"),
                 started_at=doc.get("started_at", ""),
+                server=doc.get("server"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ResultError(f"{source}: not a valid tfsbench result ({_describe(exc)})") from None
@@ -199,7 +206,15 @@ def _plain(obj: Any) -> Any:
 
 # ---- migrations -------------------------------------------------------------------------------
 
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+def _migrate_1_to_2(doc: dict[str, Any]) -> dict[str, Any]:
+    """v1 had no server view: runs measured before it was scraped say so with None."""
+    out = dict(doc)
+    out.setdefault("server", None)
+    return out
+
+
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2}
 
 
 def migrate(doc: Mapping[str, Any], source: str = "<dict>") -> dict[str, Any]:

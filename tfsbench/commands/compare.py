@@ -1,14 +1,68 @@
-"""`tfsbench compare`: not implemented yet (placeholder so the CLI table is complete)."""
+"""`tfsbench compare A B`: two runs or sweeps side by side, relative change, significance, `~` for noise."""
+
+from __future__ import annotations
 
 import argparse
+import math
+import sys
 
-from payloads.errors import InputError
+
+def _fraction_arg(text: str) -> float:
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction like 0.05 or 5%") from None
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 1) (or 0%..99%)")
+    return value
+
+
+def _resamples_arg(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 50 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: resamples must be between 50 and 100000")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="(not implemented yet)")
+    p = sub.add_parser(
+        "compare",
+        help="compare two runs or sweeps (relative change, bootstrap significance)",
+        description="Match runs of A and B by configuration and load level and show each metric side by "
+        "side with its relative change. Latency differences are tested with a bootstrap over the HDR "
+        "histograms; '~' marks changes within noise.",
+    )
+    p.add_argument("a", metavar="A", help="baseline: run file, sweep or search directory")
+    p.add_argument("b", metavar="B", help="candidate: run file, sweep or search directory")
+    p.add_argument("--noise", type=_fraction_arg, default=0.05,
+                   help="changes smaller than this are within noise (default 0.05 = 5%%)")
+    p.add_argument("--resamples", type=_resamples_arg, default=400, help="bootstrap resamples (default 400)")
+    p.add_argument("--out", metavar="DIR", help="also write a report (report.html with the comparison) here")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise InputError("'compare' is not implemented yet")
+    from reports.compare import compare_sources
+    from reports.dataset import load_sources
+    from reports.terminal import console_for, print_comparison
+    from tfsbench.commands.report import check_out_dir
+
+    out = check_out_dir(args.out) if args.out else None
+    sources = load_sources([args.a, args.b])
+    table = compare_sources(sources[0], sources[1], noise_threshold=args.noise, resamples=args.resamples)
+    if not table.rows:
+        from payloads.errors import InputError
+
+        raise InputError(f"{args.a} and {args.b} have no runs with the same configuration and load level to compare")
+    print_comparison(table, console_for(sys.stdout))
+    if out is not None:
+        from reports.build import build_report
+
+        files = build_report(sources, out, comparisons=[table],
+                             title=f"tfsbench comparison: {sources[1].name} vs {sources[0].name}")
+        print(f"report: {files.html}")
+    return 0

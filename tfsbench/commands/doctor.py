@@ -1,14 +1,106 @@
-"""`tfsbench doctor`: not implemented yet (placeholder so the CLI table is complete)."""
+"""`tfsbench doctor`: a pass/fail checklist (with fixes) for a model's REST path, including browsers' CORS."""
+
+from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from payloads.errors import InputError
 
 
+def _origin(text: str) -> str:
+    from bench.doctor import validate_origin
+
+    try:
+        return validate_origin(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _url(text: str) -> str:
+    from bench.sweep import validate_url
+
+    try:
+        return validate_url(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 1 and 10000")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text.removesuffix("s"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 600 seconds")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("doctor", help="(not implemented yet)")
+    p = sub.add_parser(
+        "doctor",
+        help="checklist for a model's REST path: status, metadata, CORS, body, one predict (--browser: Chromium)",
+        description=(
+            "Check that TF Serving answers and the model is AVAILABLE, list its signatures, check CORS "
+            "for a browser app at --origin exactly as a browser does, check a request body against the "
+            "signature, and make one predict. Exit 0 all pass, 1 a check failed, 2 bad input."
+        ),
+    )
+    p.add_argument("--url", required=True, type=_url, help="TF Serving REST base URL, e.g. http://127.0.0.1:8501")
+    p.add_argument("--model", required=True, help="model name")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--version", type=_positive_int, help="model version")
+    which.add_argument("--label", help="model version label")
+    p.add_argument("--signature", help="signature name (default serving_default)")
+    p.add_argument(
+        "--origin", type=_origin, default="https://app.example",
+        help="the web app's origin for the CORS checks (default https://app.example)",
+    )
+    p.add_argument("--body", metavar="FILE", help="request body to check and send (default: generated from metadata)")
+    p.add_argument("--browser", action="store_true", help="also run the fetch() in headless Chromium (Playwright)")
+    p.add_argument("--calls", type=_positive_int, default=10, help="fetch() calls in the browser (default 10)")
+    p.add_argument("--timeout", type=_seconds, default=10.0, help="per-request timeout in seconds (default 10)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise InputError("'doctor' is not implemented yet")
+    import dataclasses
+
+    from bench import doctor
+
+    body = None
+    if args.body:
+        try:
+            body = Path(args.body).read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"--body {args.body}: no such file") from None
+        except OSError as exc:
+            raise InputError(f"--body {args.body}: cannot read ({exc.strerror or exc})") from None
+        doctor.parse_body(body, f"--body {args.body}")
+    target = doctor.Target(
+        url=args.url, model=args.model, version=args.version, label=args.label,
+        signature=args.signature, timeout_s=args.timeout,
+    )
+    report = doctor.diagnose(target, args.origin, body, f"--body {args.body}" if args.body else "--body")
+    if args.browser:
+        from bench.doctor_browser import browser_check
+
+        sent = body if body is not None else report.sent_body
+        if sent is None:
+            raise InputError("--browser needs a request body: pass --body FILE (no metadata to generate one)")
+        seen = browser_check(target.predict_url, sent, calls=args.calls, timeout_s=max(args.timeout, 5.0))
+        report = dataclasses.replace(
+            report, findings=report.findings + (doctor.browser_finding(seen),), browser=seen
+        )
+    print(doctor.render_text(report))
+    return report.exit_status

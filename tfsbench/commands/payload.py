@@ -1,14 +1,109 @@
-"""`tfsbench payload`: not implemented yet (placeholder so the CLI table is complete)."""
+"""`tfsbench payload`: write one request body (what would be POSTed), or print the size table."""
+
+from __future__ import annotations
 
 import argparse
+import sys
 
-from payloads.errors import InputError
+from tfsbench.commands._payload_args import (
+    add_metadata_arguments,
+    add_payload_arguments,
+    format_list,
+    int_list,
+    kind_list,
+    metadata_from_args,
+    payload_spec_from_args,
+    positive_int,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("payload", help="(not implemented yet)")
+    p = sub.add_parser(
+        "payload",
+        help="write one TF Serving request body, or print payload sizes (--sizes)",
+        description="Write exactly one predict request body to --out or stdout (curl -d @FILE, wrk), "
+        "or with --sizes print raw vs wire vs gzip bytes per kind x format x batch size.",
+    )
+    p.add_argument("--pool-size", type=positive_int, default=8, metavar="N",
+                   help="bodies averaged per row of --sizes (default 8)")
+    add_payload_arguments(p)  # keeps the --pool-size above
+    add_metadata_arguments(p)
+    p.add_argument("--out", default=None, metavar="FILE", help="write the body here (default stdout)")
+    p.add_argument("--sizes", action="store_true", help="print the size table instead of a body")
+    p.add_argument("--kinds", type=kind_list, default=("text", "image", "numeric"), metavar="K1,K2",
+                   help="kinds for --sizes (default text,image,numeric)")
+    p.add_argument("--batch-sizes", type=int_list, default=(1, 8, 64), metavar="N1,N2",
+                   help="batch sizes for --sizes (default 1,8,64)")
+    p.add_argument("--formats", type=format_list, default=("row", "columnar"), metavar="F1,F2",
+                   help="formats for --sizes (default row,columnar)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise InputError("'payload' is not implemented yet")
+    from payloads.errors import InputError
+
+    spec = payload_spec_from_args(args)
+    needs_meta = args.sizes and "auto" in args.kinds or (not args.sizes and spec.kind == "auto")
+    metadata = metadata_from_args(args, required=needs_meta)
+    if args.sizes:
+        return _print_sizes(args, spec, metadata)
+    from payloads.pool import build_pool
+
+    pool = build_pool(spec, 1, metadata)
+    for note in pool.notes:
+        print(f"tfsbench payload: note: {note}", file=sys.stderr)
+    body = pool.bodies[0]
+    if args.out:
+        try:
+            with open(args.out, "wb") as fh:
+                fh.write(body)
+        except OSError as exc:
+            raise InputError(f"--out {args.out}: cannot write ({exc.strerror or exc})") from None
+        size = pool.sizes[0]
+        enc = " (gzip: send with Content-Encoding: gzip)" if spec.gzip else ""
+        print(
+            f"wrote {len(body)} bytes to {args.out}{enc}: {pool.name}, raw {size.raw_bytes} B, "
+            f"ratio {size.overhead_ratio:.2f}",
+            file=sys.stderr,
+        )
+    else:
+        sys.stdout.buffer.write(body)
+        sys.stdout.buffer.flush()
+    return 0
+
+
+def _fmt_bytes(n: float) -> str:
+    if n >= 10 * 1024 * 1024:
+        return f"{n / 2**20:,.1f} MiB"
+    if n >= 10 * 1024:
+        return f"{n / 1024:,.1f} KiB"
+    return f"{n:,.0f} B"
+
+
+def _print_sizes(args: argparse.Namespace, spec, metadata) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from payloads.sizes import size_table
+
+    rows = size_table(args.kinds, args.batch_sizes, args.formats, args.seed, pool_size=args.pool_size,
+                      metadata=metadata, base=spec)
+    title = f"Request body sizes (means over {args.pool_size} bodies per row)"
+    table = Table(title=title, title_justify="left")
+    for col, justify in (("kind", "left"), ("format", "left"), ("batch", "right"), ("raw", "right"),
+                         ("wire", "right"), ("wire/raw", "right"), ("b64 share", "right"),
+                         ("gzip", "right"), ("gzip/raw", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(
+            r.kind, r.format, str(r.batch_size), _fmt_bytes(r.raw_bytes), _fmt_bytes(r.wire_bytes),
+            f"{r.overhead_ratio:.2f}x", f"{r.b64_share:.0%}", _fmt_bytes(r.gzip_bytes),
+            f"{r.gzip_bytes / max(r.raw_bytes, 1):.2f}x",
+        )
+    console = Console(width=max(100, Console().width))
+    console.print(table)
+    console.print(
+        "raw = tensor bytes (nbytes; UTF-8 text; encoded image files). wire = JSON body. "
+        "b64 share = base64 text / wire. gzip = the body with Content-Encoding: gzip."
+    )
+    return 0

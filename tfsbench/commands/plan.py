@@ -1,14 +1,109 @@
-"""`tfsbench plan`: not implemented yet (placeholder so the CLI table is complete)."""
+"""`tfsbench plan`: replicas needed for a peak under a latency SLO, from sweep or search results."""
+
+from __future__ import annotations
 
 import argparse
+import math
+import sys
 
-from payloads.errors import InputError
+# ---- argparse validators (shared with `tfsbench report`) ---------------------------------------
+
+
+def slo_arg(text: str):
+    from bench.slo import parse_slo
+    from payloads.errors import InputError
+
+    try:
+        return parse_slo(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def target_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of requests (or instances) per second") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the target must be a positive rate per second")
+    return value
+
+
+def headroom_arg(text: str) -> float:
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction like 0.3 or 30%") from None
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 1) (or 0%..99%)")
+    return value
+
+
+def cost_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a cost per replica-hour (a number)") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the cost must be a number >= 0")
+    return value
+
+
+def add_plan_arguments(p: argparse.ArgumentParser, *, slo_required: bool) -> None:
+    p.add_argument("--slo", type=slo_arg, required=slo_required,
+                   help="latency SLO, e.g. 'p99<=100ms' (metrics p50 p90 p95 p99 p999 mean max)")
+    p.add_argument("--target-qps", type=target_arg, metavar="Q",
+                   help="peak traffic in requests/s (each request carries the configuration's batch)")
+    p.add_argument("--target-ips", type=target_arg, metavar="I",
+                   help="peak traffic in instances (predictions)/s; compares batch sizes fairly")
+    p.add_argument("--headroom", type=headroom_arg, default=0.3,
+                   help="fraction of each replica's capacity kept free (default 0.3)")
+    p.add_argument("--cost-per-replica-hour", type=cost_arg, metavar="C",
+                   help="price of one replica for one hour, to get cost per million predictions")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plan", help="(not implemented yet)")
+    p = sub.add_parser(
+        "plan",
+        help="capacity plan: replicas needed for a peak under a latency SLO",
+        description="From one replica's sweep or search results: each configuration's capacity under the "
+        "SLO, replicas = ceil(target / (capacity x (1 - headroom))), expected latency at the target and "
+        "cost per million predictions. Writes plan.json and a report with the plan to --out.",
+    )
+    p.add_argument("results", nargs="+", metavar="RESULTS", help="run files, sweep or search directories")
+    add_plan_arguments(p, slo_required=True)
+    p.add_argument("--out", default="results/plan", metavar="DIR",
+                   help="where plan.json and report.html go (default results/plan)")
+    p.add_argument("--no-report", action="store_true", help="write plan.json only, no HTML report")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise InputError("'plan' is not implemented yet")
+    from reports.dataset import load_sources
+    from reports.plan import make_plan
+    from reports.terminal import console_for, print_plan
+    from tfsbench.commands.report import check_out_dir
+
+    out = check_out_dir(args.out)
+    if args.target_qps is None and args.target_ips is None:
+        from payloads.errors import InputError
+
+        raise InputError("give the peak traffic with --target-qps (requests/s) or --target-ips (instances/s)")
+    sources = load_sources(args.results)
+    plan = make_plan(sources, args.slo, target_qps=args.target_qps, target_ips=args.target_ips,
+                     headroom=args.headroom, cost_per_replica_hour=args.cost_per_replica_hour)
+    print_plan(plan, console_for(sys.stdout))
+    if args.no_report:
+        from bench.results import write_json_atomic
+        from reports.build import _finite
+
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out / "plan.json", _finite(plan.to_dict()))
+        print(f"plan: {out / 'plan.json'}")
+        return 0
+    from reports.build import build_report
+
+    files = build_report(sources, out, slo=args.slo, plan=plan, title="tfsbench capacity plan")
+    print(f"plan: {files.plan_json}\nreport: {files.html}")
+    return 0

@@ -1,14 +1,205 @@
-"""`tfsbench run`: not implemented yet (placeholder so the CLI table is complete)."""
+"""`tfsbench run`: one benchmark of one payload configuration at one load, written as a result file.
+
+Validates everything, checks the target (preflight), says what it is about to do, runs, writes the
+result atomically and prints a summary. Ctrl-C or SIGTERM once: stop, keep what was measured, write
+it marked partial, exit 130. Twice: exit at once.
+"""
+
+from __future__ import annotations
 
 import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
 
+from bench.units import duration_arg, duration_or_zero_arg, rate_arg
 from payloads.errors import InputError
+from tfsbench.commands._payload_args import add_payload_arguments, payload_spec_from_args, positive_int
+
+EXIT_INTERRUPTED = 130
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="(not implemented yet)")
+    p = sub.add_parser(
+        "run",
+        help="benchmark one payload at one load level (closed or open loop) and write a result file",
+        description="Send one payload configuration at a model, closed loop (--concurrency) or open loop "
+                    "(--rate), and write one result JSON (latency histogram, throughput, errors, time series).",
+    )
+    t = p.add_argument_group("target")
+    t.add_argument("--url", required=True, help="TF Serving REST base URL, e.g. http://127.0.0.1:8501")
+    t.add_argument("--model", required=True, help="model name")
+    v = t.add_mutually_exclusive_group()
+    v.add_argument("--version", type=positive_int, default=None, metavar="N", help="model version (default latest)")
+    v.add_argument("--label", default=None, metavar="L", help="model version label")
+    t.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                   help="extra HTTP header on every request (repeatable), e.g. 'Authorization: Bearer x'")
+    load = p.add_argument_group("load")
+    mode = load.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--concurrency", type=positive_int, metavar="C",
+                      help="closed loop: C requests in flight (finds capacity; hides stalls)")
+    mode.add_argument("--rate", type=rate_arg, metavar="R",
+                      help="open loop: R requests/s on a fixed schedule (honest tail latency)")
+    load.add_argument("--arrival", choices=("constant", "poisson"), default="constant",
+                      help="open loop arrivals: evenly spaced or Poisson (default constant)")
+    load.add_argument("--duration", type=duration_arg, default=None, metavar="D",
+                      help="measured window, e.g. 30s, 2m (default 30s unless --requests)")
+    load.add_argument("--warmup", type=duration_or_zero_arg, default=5.0, metavar="D",
+                      help="load before measuring, excluded from statistics (default 5s)")
+    load.add_argument("--requests", type=positive_int, default=None, metavar="N",
+                      help="measure N requests instead of a duration")
+    load.add_argument("--max-inflight", type=positive_int, default=None, metavar="N",
+                      help="open loop: most requests in flight; arrivals beyond are refused and counted "
+                           "(default 1000)")
+    e = p.add_argument_group("engine")
+    e.add_argument("--engine", choices=("aiohttp", "fast"), default="fast",
+                   help="fast: asyncio protocols + httptools (default; see README); aiohttp: full client")
+    e.add_argument("--processes", type=positive_int, default=1, metavar="N",
+                   help="engine processes sharing the load (default 1)")
+    e.add_argument("--timeout", type=duration_arg, default=30.0, metavar="D",
+                   help="per-request timeout, connect included (default 30s)")
+    add_payload_arguments(p)
+    p.add_argument("--out", required=True, metavar="FILE", help="result JSON to write")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
 
 
+def _check_out(path: str) -> Path:
+    out = Path(path)
+    if out.is_dir():
+        raise InputError(f"--out {path}: is a directory; give a file name")
+    parent = out.parent if str(out.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise InputError(f"--out {path}: {parent} is not a directory")
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise InputError(f"--out {path}: directory {parent} is not writable")
+    return out
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    from bench.engine import check_url
+    from bench.results import RunConfig
+    from bench.runner import check_config, payload_extra
+
+    check_url(args.url)
+    spec = payload_spec_from_args(args)
+    duration = args.duration if args.duration is not None else (None if args.requests else 30.0)
+    open_loop = args.rate is not None
+    config = RunConfig(
+        url=args.url.rstrip("/"), model=args.model, kind=spec.kind, batch_size=spec.batch_size, format=spec.format,
+        mode="open" if open_loop else "closed", engine=args.engine, version=args.version, label=args.label,
+        signature=args.signature, concurrency=args.concurrency, rate_rps=args.rate,
+        arrival=args.arrival if open_loop else None, duration_s=duration, warmup_s=args.warmup,
+        requests_limit=args.requests, processes=args.processes, seed=spec.seed, timeout_s=args.timeout,
+        max_inflight=args.max_inflight, pool_size=args.pool_size, extra={"payload": payload_extra(spec)},
+    )
+    check_config(config)
+    return config
+
+
+class _Stop(threading.Event):
+    reason: str | None = None
+
+
+def _install_signals(stop: _Stop, say: Any) -> dict[int, Any]:
+    """First SIGINT/SIGTERM: stop and keep the partial result. Second: leave now."""
+    def handler(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            from bench.runner import kill_children
+
+            kill_children()
+            os.write(2, f"tfsbench run: second {name}: exiting without a result\n".encode())
+            os._exit(EXIT_INTERRUPTED)
+        stop.reason = f"interrupted by {name}"
+        stop.set()
+        say(f"{name}: stopping; waiting up to 2 s for requests in flight, then writing a partial result "
+            "(again to exit at once)")
+
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        old[sig] = signal.signal(sig, handler)
+    return old
+
+
 def run(args: argparse.Namespace) -> int:
-    raise InputError("'run' is not implemented yet")
+    from bench.engine import header_dict, predict_url
+    from bench.units import format_duration
+
+    out = _check_out(args.out)
+    headers = header_dict(args.header)
+    config = build_config(args)
+    from rich.console import Console
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    load = (f"closed loop, concurrency {config.concurrency}" if config.mode == "closed"
+            else f"open loop, {config.rate_rps:g} req/s {config.arrival} arrivals, max {config.max_inflight or 1000} in flight")
+    bound = format_duration(config.duration_s) if config.duration_s is not None else ""
+    if config.requests_limit:
+        bound = f"{config.requests_limit} requests" + (f" or {bound}" if bound else "")
+    err.print(f"target: POST {predict_url(config)}")
+    err.print(f"load:   {config.label_text()}; {load}; warmup {format_duration(config.warmup_s)}, then {bound}; "
+              f"engine {config.engine} x{config.processes}; timeout {format_duration(config.timeout_s)}")
+
+    from bench.preflight import preflight_and_pool
+    from bench.results import save_result
+    from bench.runner import run_benchmark
+
+    info, pool = preflight_and_pool(config, headers)
+    err.print(f"preflight: model '{config.model}' available; one request took {info['probe_latency_ms']:.1f} ms; "
+              f"{len(pool.bodies)} bodies, {pool.mean_wire_bytes:,.0f} bytes each on average")
+    stop = _Stop()
+    old = _install_signals(stop, lambda m: err.print(f"[yellow]{m}[/]"))
+    try:
+        with _progress_display(err, args.quiet) as on_progress:
+            result = run_benchmark(config, pool=pool, headers=headers, progress=on_progress, stop=stop,
+                                   environment={"target": info})
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    save_result(result, out)
+    from bench.summary_text import print_summary
+
+    print_summary(result, Console(highlight=False, soft_wrap=True), str(out))
+    if result.partial:
+        err.print(f"[yellow]partial result written to {out}: {result.partial_reason}[/]")
+        return EXIT_INTERRUPTED
+    return 0
+
+
+class _progress_display:
+    """A rich progress bar on a terminal; a line every 5 s otherwise (CI logs)."""
+
+    def __init__(self, console: Any, quiet: bool) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.bar: Any = None
+        self.task: Any = None
+        self.last_line = -5.0
+
+    def __enter__(self) -> Any:
+        if self.quiet:
+            return None
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                                TimeRemainingColumn(), console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("starting", total=None, info="")
+        return self.update
+
+    def update(self, u: Any) -> None:
+        info = f"{u.requests:,} req, {u.errors:,} err, {u.rps:,.0f} req/s"
+        if self.bar is not None:
+            self.bar.update(self.task, description=u.phase, total=u.planned_s, completed=u.elapsed_s, info=info)
+        elif u.elapsed_s - self.last_line >= 5.0:
+            self.last_line = u.elapsed_s
+            print(f"  {u.elapsed_s:6.1f}s {u.phase}: {info}", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,14 +1,83 @@
-"""`tfsbench selfbench`: not implemented yet (placeholder so the CLI table is complete)."""
+"""`tfsbench selfbench`: measure the load generator itself against a target that is not the bottleneck."""
+
+from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+from typing import Any
 
-from payloads.errors import InputError
+from tfsbench.commands.sweep import duration_arg, positive_int_arg
+
+TOOLS = ("wrk", "fast", "aiohttp", "locust")
+
+
+def _tools_arg(text: str) -> list[str]:
+    parts = [t.strip() for t in text.split(",")]
+    for t in parts:
+        if t not in TOOLS:
+            raise argparse.ArgumentTypeError(f"unknown tool {t!r} (choose from {', '.join(TOOLS)})")
+    return parts
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("selfbench", help="(not implemented yet)")
+    p = sub.add_parser(
+        "selfbench",
+        help="measure the load generator: fast and aiohttp engines vs wrk and Locust against nginx",
+        description="Start a static target (nginx with a fixed JSON body on a free loopback port; a built-in "
+                    "server when nginx is missing) and measure, in the same run and with the same connections, "
+                    "the fast engine, the aiohttp engine, wrk and Locust FastHttpUser (those installed). Prints "
+                    "request rates and the ratios fast/wrk (target >= 0.8) and aiohttp/locust (target >= 2).",
+    )
+    p.add_argument("--duration", type=duration_arg, default=5.0, help="per tool (default 5s)")
+    p.add_argument("--connections", type=positive_int_arg, default=64, help="connections / users (default 64)")
+    p.add_argument("--rounds", type=positive_int_arg, default=1,
+                   help="measure every tool this many times, rotating the order; report medians (default 1)")
+    p.add_argument("--tools", type=_tools_arg, default=list(TOOLS), help="subset, e.g. fast,wrk (default all)")
+    p.add_argument("--target", choices=("nginx", "builtin"), default="nginx",
+                   help="nginx (falls back to builtin when not installed) or the built-in server")
+    p.add_argument("--no-pin", action="store_true", help="do not pin target and clients to separate CPUs")
+    p.add_argument("--out", type=Path, help="write the JSON result here")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise InputError("'selfbench' is not implemented yet")
+    from bench.results import write_json_atomic
+    from bench.selfbench import run_selfbench
+
+    if args.out is not None and args.out.is_dir():
+        from payloads.errors import InputError
+
+        raise InputError(f"--out {args.out} is a directory; give a file name")
+    result = run_selfbench(args.duration, args.connections, tools=args.tools, rounds=args.rounds,
+                           prefer_target=args.target, pin=not args.no_pin)
+    print_table(result)
+    if args.out is not None:
+        write_json_atomic(args.out, result.to_dict())
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def print_table(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+    rounds = f", median of {result.rounds} rounds" if result.rounds > 1 else ""
+    table = Table(title=f"selfbench: {result.connections} connections, {result.duration_s:g} s each{rounds}, "
+                        f"target {result.target}")
+    for col in ("tool", "req/s", "rounds req/s", "req/CPU-s", "requests", "errors", "note"):
+        table.add_column(col, justify="right" if col in ("req/s", "req/CPU-s", "requests", "errors") else "left")
+    for r in result.rates:
+        table.add_row(r.tool, f"{r.rps:,.0f}" if r.rps is not None else "-",
+                      " ".join(f"{x:,.0f}" for x in r.rounds_rps),
+                      f"{r.rps_per_cpu:,.0f}" if r.rps_per_cpu else "-", f"{r.requests:,}", str(r.errors), r.note)
+    console.print(table)
+    for name, value in result.ratios.items():
+        goal = result.targets.get(name)
+        if value is None:
+            console.print(f"{name}: n/a (a tool did not run)")
+            continue
+        verdict = "" if goal is None else (f"  (target >= {goal:g}: {'met' if value >= goal else 'NOT met'})")
+        console.print(f"{name}: {value:.2f}x{verdict}")
+    console.print(f"target: {result.target_note}; {result.pinning}")

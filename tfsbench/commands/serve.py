@@ -1,14 +1,197 @@
-"""`tfsbench serve`: not implemented yet (placeholder so the CLI table is complete)."""
+"""`tfsbench serve`: the embedded TF Serving-compatible target (or a SavedModel, with the tf extra)."""
+
+from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 from payloads.errors import InputError
 
 
+def _validator(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """Turn an InputError-raising parser into an argparse `type=` (one-line error, exit 2)."""
+
+    def check(text: str) -> Any:
+        try:
+            return parse(text)
+        except InputError as exc:
+            message = str(exc)
+            for prefix in ("--faults: ", "--service-time: ", "--batching: ", "--max-body-bytes: "):
+                message = message.removeprefix(prefix)
+            raise argparse.ArgumentTypeError(message) from None
+
+    check.__name__ = name
+    return check
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise InputError(f"port {value} is outside 0-65535 (0 picks a free port)")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise InputError(f"{value} must be a positive integer")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = _positive_int(text)
+    if value > 64:
+        raise InputError(f"{value} workers is more than 64")
+    return value
+
+
+def _size(text: str) -> int:
+    from server.options import parse_size_bytes
+
+    return parse_size_bytes(text, what="--max-body-bytes")
+
+
+def _service_time(text: str) -> Any:
+    from server.options import parse_service_time
+
+    return parse_service_time(text)
+
+
+def _batching(text: str) -> Any:
+    from server.options import parse_batching
+
+    return parse_batching(text)
+
+
+def _faults(text: str) -> Any:
+    from server.faults import parse_faults
+
+    return parse_faults(text)
+
+
+def _model_name(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", text):
+        raise InputError(f"{text!r} is not a model name (letters, digits, '_', '.', '-')")
+    return text
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="(not implemented yet)")
+    p = sub.add_parser(
+        "serve",
+        help="run the embedded TF Serving-compatible target (demo models, or a SavedModel with --model-base-path)",
+        description=(
+            "Serve TF Serving's REST API on HOST:PORT: the demo models numeric, text and image (versions 1 "
+            "and 2, label stable -> 1), or one SavedModel directory with the tf extra. Prints "
+            "'tfsbench serve: listening on URL' once ready; stops on Ctrl-C or SIGTERM."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: local only)")
+    p.add_argument("--port", type=_validator(_port, "port"), default=8501, help="REST port (default 8501; 0 = free)")
+    p.add_argument("--enable-cors", action="store_true",
+                   help="answer CORS like --rest_api_enable_cors_support (off by default, as in TF Serving)")
+    p.add_argument("--max-body-bytes", type=_validator(_size, "size"), default=None,
+                   help="largest request body on the wire, e.g. 64MiB (default); larger gets 413")
+    p.add_argument("--max-json-depth", type=_validator(_positive_int, "depth"), default=None,
+                   help="deepest tensor nesting accepted in request JSON (default 64)")
+    p.add_argument("--service-time", type=_validator(_service_time, "service time"), default=None,
+                   metavar="[exp:]DURATION",
+                   help="extra time per batch (per request without batching): fixed '5ms' or exponential 'exp:5ms'")
+    p.add_argument("--batching", type=_validator(_batching, "batching"), default=None,
+                   metavar="KEY=INT,...",
+                   help="server-side batching like --enable_batching: max_batch_size, batch_timeout_micros, "
+                        "num_batch_threads, max_enqueued_batches (503 when the queue is full)")
+    p.add_argument("--batching-parameters-file", default=None, metavar="FILE",
+                   help="TF Serving's batching parameters file (text proto), instead of --batching")
+    p.add_argument("--faults", type=_validator(_faults, "faults"), default=None, metavar="SPEC",
+                   help="inject faults, e.g. 'status=503:5%%,delay=exp:20ms:0.1,stall=1s/10s,reset=1%%' "
+                        "(see README: serve)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the service-time draws (default 0)")
+    p.add_argument("--workers", type=_validator(_workers, "workers"), default=1,
+                   help="processes sharing the port with SO_REUSEPORT (default 1); metrics are per process")
+    p.add_argument("--no-uvloop", action="store_true", help="use asyncio's default event loop")
+    p.add_argument("--model-name", type=_validator(_model_name, "model name"), default=None,
+                   help="with --model-base-path: the name to serve the SavedModel under")
+    p.add_argument("--model-base-path", default=None, metavar="DIR",
+                   help="serve DIR/<version>/saved_model.pb with TensorFlow (extra 'tf') instead of the demo models")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise InputError("'serve' is not implemented yet")
+    import os
+    import sys
+
+    from server.options import make_options, parse_batching_file
+
+    if args.batching is not None and args.batching_parameters_file is not None:
+        raise InputError("--batching and --batching-parameters-file: give one, not both")
+    batching = args.batching
+    if args.batching_parameters_file is not None:
+        batching = parse_batching_file(args.batching_parameters_file)
+    if (args.model_name is None) != (args.model_base_path is None):
+        raise InputError("--model-name and --model-base-path go together")
+    overrides: dict[str, Any] = {
+        "enable_cors": args.enable_cors,
+        "service_time": args.service_time,
+        "batching": batching,
+        "faults": args.faults,
+        "seed": args.seed,
+    }
+    if args.max_body_bytes is not None:
+        overrides["max_body_bytes"] = args.max_body_bytes
+    if args.max_json_depth is not None:
+        overrides["max_json_depth"] = args.max_json_depth
+    options = make_options(**overrides)
+
+    if args.model_base_path is not None:
+        from server.savedmodel import check_model_base_path, savedmodel_registry
+
+        if args.workers > 1:
+            raise InputError("--workers > 1 is not supported with --model-base-path (TensorFlow and fork)")
+        versions = check_model_base_path(args.model_base_path)
+        name, base = args.model_name, args.model_base_path
+
+        def make_registry() -> Any:
+            return savedmodel_registry(name, base, versions)
+
+        models_text = f"{name} (SavedModel versions {', '.join(map(str, versions))} from {base})"
+    else:
+        from server.registry import demo_registry
+
+        make_registry = demo_registry
+        models_text = "numeric, text, image (versions 1 and 2, label stable -> 1)"
+
+    def announce(url: str) -> None:
+        print(f"tfsbench serve: listening on {url}", flush=True)
+        batching_text = "off"
+        if options.batching is not None:
+            b = options.batching
+            batching_text = (f"max_batch_size={b.max_batch_size} batch_timeout_micros={b.batch_timeout_micros} "
+                             f"num_batch_threads={b.num_batch_threads} max_enqueued_batches={b.max_enqueued_batches}")
+        service = options.service_time.describe() if options.service_time else "none"
+        print(f"  models: {models_text}", flush=True)
+        print(f"  cors: {'on' if options.enable_cors else 'off'}  batching: {batching_text}  "
+              f"service time: {service}  faults: {options.faults.describe()}  workers: {args.workers} "
+              f"(pid {os.getpid()})", flush=True)
+        if args.host not in ("127.0.0.1", "::1", "localhost"):
+            print(f"tfsbench serve: warning: bound to {args.host}, reachable from other machines", file=sys.stderr)
+
+    from server.runner import serve_forever
+
+    return serve_forever(
+        make_registry,
+        options,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        use_uvloop=not args.no_uvloop,
+        announce=announce,
+    )

@@ -1,14 +1,362 @@
-"""`tfsbench sweep`: not implemented yet (placeholder so the CLI table is complete)."""
+"""`tfsbench sweep`: run a grid of benchmarks (kinds x batch sizes x formats x load levels)."""
+
+from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
+import sys
+from pathlib import Path
+from typing import Any
 
 from payloads.errors import InputError
 
+EXIT_INTERRUPTED = 130
+
+
+# ---- argparse validators (shared with `tfsbench search`) ---------------------------------------
+
+
+def duration_arg(text: str) -> float:
+    """'10s', '500ms', '2m', '1h' or a number of seconds -> seconds (> 0)."""
+    from bench.config_file import parse_duration_s
+
+    try:
+        return parse_duration_s(text, "duration")
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration (e.g. 10s, 500ms, 2m)") from exc
+
+
+def duration_or_zero_arg(text: str) -> float:
+    from bench.config_file import parse_duration_s
+
+    try:
+        return parse_duration_s(text, "duration", allow_zero=True)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 0, 2s, 500ms)") from exc
+
+
+def positive_int_arg(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def nonnegative_int_arg(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0")
+    return value
+
+
+def positive_float_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def _list_of(item: Any, what: str) -> Any:
+    def parse(text: str) -> list[Any]:
+        parts = [p.strip() for p in text.split(",")]
+        if not text.strip() or any(not p for p in parts):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {what}")
+        try:
+            return [item(p) for p in parts]
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+    return parse
+
+
+def _choice_list(choices: tuple[str, ...], what: str) -> Any:
+    def one(text: str) -> str:
+        if text not in choices:
+            from bench.config_file import suggest
+
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {text!r}{suggest(text, choices)} (choose from {', '.join(choices)})")
+        return text
+
+    return _list_of(one, what + "s")
+
+
+KINDS = ("text", "image", "numeric", "auto")
+FORMATS = ("row", "columnar")
+ENGINES = ("fast", "aiohttp")
+
+
+def add_target_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
+    g = p.add_argument_group("target")
+    g.add_argument("--url", required=required, help="TF Serving REST base URL, e.g. http://127.0.0.1:8501")
+    g.add_argument("--model", required=required,
+                   help="model name; '{kind}' is replaced by each payload kind (the demo models are named by kind)")
+    vl = g.add_mutually_exclusive_group()
+    vl.add_argument("--version", type=nonnegative_int_arg, help="model version")
+    vl.add_argument("--label", help="model version label")
+    g.add_argument("--header", action="append", metavar="'NAME: VALUE'",
+                   help="extra HTTP header, e.g. an auth token (repeatable; not stored in results)")
+
+
+def add_load_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("load")
+    g.add_argument("--duration", type=duration_arg, help="measured time per run (default 10s)")
+    g.add_argument("--warmup", type=duration_or_zero_arg, help="warmup per run, excluded from statistics (default 2s)")
+    g.add_argument("--engine", choices=ENGINES, help="load engine (default fast)")
+    g.add_argument("--processes", type=positive_int_arg, help="engine processes per run (default 1)")
+    g.add_argument("--timeout", type=duration_arg, help="per-request timeout (default 30s)")
+    g.add_argument("--max-inflight", type=positive_int_arg, help="open loop: cap on requests in flight")
+
+
+def add_payload_options(p: argparse.ArgumentParser, *, multi: bool) -> None:
+    """The shared payload flags (--kind, --batch-size, --format, --seed, --signature, --pool-size,
+    generator knobs), with their defaults suppressed: an attribute is present only when the flag
+    was given, so flags can override a config file and payload_spec_from_args fills the rest."""
+    from tfsbench.commands._payload_args import add_payload_arguments
+
+    before = len(p._actions)
+    add_payload_arguments(p, multi=multi)
+    for action in p._actions[before:]:
+        action.default = argparse.SUPPRESS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sweep", help="(not implemented yet)")
+    p = sub.add_parser(
+        "sweep",
+        help="run a grid of benchmarks: kinds x batch sizes x formats x concurrency levels or rates",
+        description="Run every combination of payload kind, batch size, format and load level, writing one "
+                    "result file per run as soon as it finishes plus manifest.json. Rerunning the same sweep "
+                    "resumes it: finished runs are not redone. Ctrl-C stops the current run (kept, marked "
+                    "partial) and reports what finished; a second Ctrl-C exits at once.",
+    )
+    p.add_argument("--config", type=Path, help="TOML sweep file ([sweep], [payload], [check]); flags override it")
+    add_target_arguments(p, required=False)
+    g = p.add_argument_group("grid")
+    g.add_argument("--kinds", type=_choice_list(KINDS, "kind"), help="payload kinds, e.g. text,image,numeric")
+    g.add_argument("--batch-sizes", type=_list_of(positive_int_arg, "positive integers"), help="e.g. 1,8,32")
+    g.add_argument("--formats", type=_choice_list(FORMATS, "format"), help="row,columnar (default row)")
+    lv = g.add_mutually_exclusive_group()
+    lv.add_argument("--concurrency", type=_list_of(positive_int_arg, "positive integers"),
+                    help="closed loop: requests in flight, e.g. 1,4,16")
+    lv.add_argument("--rates", type=_list_of(positive_float_arg, "positive numbers"),
+                    help="open loop: requests per second, e.g. 50,100,200")
+    g.add_argument("--arrival", choices=("constant", "poisson"), help="open loop arrivals (default constant)")
+    g.add_argument("--requests", type=positive_int_arg, help="measure this many requests per run instead of --duration")
+    add_load_arguments(p)
+    o = p.add_argument_group("output")
+    o.add_argument("--out", type=Path, help="output directory (one JSON per run + manifest.json)")
+    o.add_argument("--no-resume", action="store_true", help="redo every run even if its result exists")
+    o.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
+    add_payload_options(p, multi=True)
     p.set_defaults(func=run)
 
 
+_FLAG_KEYS = ("url", "model", "version", "label", "signature", "kinds", "batch_sizes", "formats", "concurrency",
+              "rates", "arrival", "requests", "duration", "warmup", "engine", "processes", "timeout", "seed",
+              "max_inflight", "pool_size")
+# Payload flags that are grid or run settings in a sweep: flag dest -> [sweep] key.
+_PAYLOAD_TO_SWEEP = {"kind": "kinds", "batch_size": "batch_sizes", "format": "formats", "seed": "seed",
+                     "signature": "signature", "pool_size": "pool_size"}
+
+
+class _TableParser(argparse.ArgumentParser):
+    """Parses a config table as if it were flags; errors become one InputError line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"{self.prog}: {message.replace('argument --', 'option ')}")
+
+
+def payload_namespace(args: argparse.Namespace, table: dict[str, Any], source: str) -> argparse.Namespace:
+    """Payload options from a config file's [payload] table (keys are the flag names with
+    underscores, values as on the command line), overridden by payload flags on the command line.
+    The same validators as the flags check every value."""
+    from bench.config_file import suggest
+    from tfsbench.commands._payload_args import add_payload_arguments
+
+    parser = _TableParser(prog=f"{source} [payload]", add_help=False)
+    add_payload_arguments(parser, multi=True)
+    actions = {a.dest: a for a in parser._actions if a.option_strings}
+    for a in actions.values():
+        a.default = argparse.SUPPRESS
+    allowed = [d for d in actions if d not in _PAYLOAD_TO_SWEEP]
+    argv: list[str] = []
+    for key, value in table.items():
+        if key in _PAYLOAD_TO_SWEEP:
+            raise InputError(f"{source} [payload]: {key!r} belongs in [sweep] as {_PAYLOAD_TO_SWEEP[key]!r}")
+        if key not in allowed:
+            raise InputError(f"{source} [payload]: unknown key {key!r}{suggest(key, allowed)}; "
+                             f"known keys: {', '.join(allowed)}")
+        action = actions[key]
+        flag = action.option_strings[0]
+        if action.nargs == 0:
+            if not isinstance(value, bool):
+                raise InputError(f"{source} [payload] {key} must be true or false, not {value!r}")
+            if value:
+                argv.append(flag)
+        elif isinstance(action, argparse._AppendAction):
+            for item in value if isinstance(value, list) else [value]:
+                argv += [flag, _as_flag_text(item)]
+        else:
+            argv += [flag, _as_flag_text(value)]
+    ns = parser.parse_args(argv)
+    for dest in allowed:
+        if hasattr(args, dest):
+            setattr(ns, dest, getattr(args, dest))
+    return ns
+
+
+def _as_flag_text(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def build_sweep(args: argparse.Namespace) -> Any:
+    """The validated SweepFile from --config and flags (flags win), before anything is sent."""
+    from bench.config_file import load_toml
+    from bench.engine import header_dict
+    from bench.sweep import parse_sweep_doc
+
+    doc: dict[str, Any] = load_toml(args.config) if args.config else {"sweep": {}}
+    source = str(args.config) if args.config else "command line"
+    sweep = doc.get("sweep")
+    if not isinstance(sweep, dict):
+        sweep = {}
+    sweep = dict(sweep)
+    # --kind/--batch-size/--format (the shared payload flags) are accepted as --kinds/... here.
+    for dest, key in _PAYLOAD_TO_SWEEP.items():
+        if hasattr(args, dest):
+            if dest != key and getattr(args, key, None) is not None:
+                raise InputError(f"give --{key.replace('_', '-')} or --{dest.replace('_', '-')}, not both")
+            setattr(args, key, list(getattr(args, dest)) if dest != key else getattr(args, dest))
+    given: list[str] = []
+    for key in _FLAG_KEYS:
+        value = getattr(args, key, None)
+        if value is not None:
+            sweep[key] = value
+            given.append(key)
+    # A load level given on the command line replaces the other kind from the file.
+    if "concurrency" in given:
+        sweep.pop("rates", None)
+        if "arrival" not in given:
+            sweep.pop("arrival", None)
+    if "rates" in given:
+        sweep.pop("concurrency", None)
+    if "duration" in given and "requests" not in given:
+        sweep.pop("requests", None)
+    if "requests" in given and "duration" not in given:
+        sweep.pop("duration", None)
+    if args.out is not None:
+        sweep["out"] = str(args.out)
+        given.append("out")
+    headers = header_dict(args.header)
+    if headers:
+        merged = dict(sweep.get("headers") or {})
+        merged.update(headers)
+        sweep["headers"] = merged
+    doc = dict(doc)
+    doc["sweep"] = sweep
+    sf = parse_sweep_doc(doc, source, from_flags=given, path=args.config)
+    if sf.out_dir is None:
+        raise InputError("missing --out DIR (or 'out' in the config file's [sweep] table)")
+    ns = payload_namespace(args, dict(sf.payload), source)
+    base = with_payload_options(sf.plan.base, ns)
+    return dataclasses.replace(sf, plan=dataclasses.replace(sf.plan, base=base))
+
+
+def with_payload_options(base: Any, ns: argparse.Namespace) -> Any:
+    """`base` with the generator knobs of the payload flags in config.extra["payload"] (where the
+    runner reads them, and where resume sees them as part of the configuration)."""
+    from bench.runner import payload_extra
+    from tfsbench.commands._payload_args import payload_spec_from_args
+
+    ns.seed, ns.signature = base.seed, base.signature
+    spec = payload_spec_from_args(ns, kind=base.kind, batch_size=base.batch_size, fmt=base.format)
+    knobs = payload_extra(spec)
+    if not knobs:
+        return base
+    return dataclasses.replace(base, extra={**dict(base.extra), "payload": knobs})
+
+
 def run(args: argparse.Namespace) -> int:
-    raise InputError("'sweep' is not implemented yet")
+    import threading
+
+    from bench.sweep import check_configs, run_sweep, stop_on_signals
+
+    sf = build_sweep(args)
+    plan = sf.plan
+    configs = plan.configs()
+    check_configs(configs)
+    if sf.out_dir.exists() and not sf.out_dir.is_dir():
+        raise InputError(f"--out {sf.out_dir}: exists and is not a directory")
+    base = plan.base
+    load = (f"concurrency {','.join(map(str, plan.concurrencies))}" if plan.concurrencies
+            else f"rates {','.join(f'{r:g}' for r in plan.rates)} req/s ({base.arrival})")
+    per_run = f"{base.duration_s:g} s" if base.duration_s else f"{base.requests_limit} requests"
+    print(f"sweep: {len(configs)} runs against {base.url} (model {base.model}); {load}; {per_run} per run + "
+          f"{base.warmup_s:g} s warmup, engine {base.engine}; results in {sf.out_dir}", file=sys.stderr)
+    stop = threading.Event()
+
+    def first_signal(name: str) -> None:
+        print(f"\n{name}: stopping the current run (press Ctrl-C again to exit at once)", file=sys.stderr)
+
+    with stop_on_signals(stop, first_signal):
+        outcome = run_sweep(plan, sf.out_dir, resume=not args.no_resume, progress=not args.no_progress,
+                            headers=dict(sf.headers) or None, stop=stop, thresholds=sf.thresholds)
+    print_outcome(outcome)
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return 1 if outcome.failed else 0
+
+
+def print_outcome(outcome: Any) -> None:
+    """A table of the finished runs, then one line saying what is done and what is not."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+    table = Table(title=f"sweep {outcome.out_dir}", show_lines=False)
+    for col in ("run", "req/s", "inst/s", "p50 ms", "p99 ms", "errors", "stable", "status"):
+        table.add_column(col, justify="left" if col in ("run", "status") else "right")
+    skipped = set(outcome.skipped_ids)
+    for rid, r in zip(outcome.finished_ids, outcome.results, strict=True):
+        s = r.summary
+        table.add_row(rid, f"{s.throughput_rps:,.1f}", f"{s.throughput_ips:,.1f}", f"{s.latency_ms.p50:.2f}",
+                      f"{s.latency_ms.p99:.2f}", str(s.error_count), "yes" if s.stable else "no",
+                      "skipped (done before)" if rid in skipped else "done")
+    for r in outcome.partial:
+        from bench.sweep import run_id
+
+        s = r.summary
+        if s.ok:
+            cells = [f"{s.throughput_rps:,.1f}", f"{s.throughput_ips:,.1f}", f"{s.latency_ms.p50:.2f}",
+                     f"{s.latency_ms.p99:.2f}"]
+        else:  # stopped during warmup: nothing measured
+            cells = ["-"] * 4
+        table.add_row(run_id(r.config), *cells, str(s.error_count), "-", "partial (interrupted)")
+    console.print(table)
+    n_done, n_all = len(outcome.finished_ids), len(outcome.planned)
+    for rid, why in outcome.failed.items():
+        print(f"run {rid} FAILED: {why} (rerun the sweep to retry it)", file=sys.stderr)
+    if outcome.interrupted:
+        remaining = [rid for rid in outcome.planned if rid not in set(outcome.finished_ids)]
+        print(f"interrupted: {n_done} of {n_all} runs finished and saved; not finished: {', '.join(remaining)}. "
+              f"Run the same command again to resume. Manifest: {outcome.manifest_path}", file=sys.stderr)
+    elif outcome.failed:
+        print(f"sweep finished with {len(outcome.failed)} failed run(s): {n_done} of {n_all} runs saved. "
+              f"Manifest: {outcome.manifest_path}", file=sys.stderr)
+    else:
+        print(f"sweep complete: {n_all} runs ({outcome.skipped} skipped as already done). "
+              f"Manifest: {outcome.manifest_path}", file=sys.stderr)

@@ -1,0 +1,317 @@
+"""When to send: closed loop (C requests in flight) and open loop (arrivals at a rate), per process.
+
+Closed loop: C workers, each sends, waits for the whole response, sends again. Latency runs from
+the actual send, so a server stall slows the senders down and hides itself (coordinated omission):
+use it to find capacity, not to quote tail latency.
+
+Open loop: arrivals follow a schedule fixed in advance (constant spacing or Poisson, seeded), and
+each request's latency runs from its *intended* send time (as wrk2 and MLPerf LoadGen do), so a
+stall shows up in full in the percentiles. How late each request actually left is the schedule
+lag; a request more than 1 ms late counts as late. When --max-inflight requests are already in
+flight, a due arrival is refused and counted (never dropped silently, never queued into a burst).
+
+Timers: the event loop's timers have 1 ms resolution (libuv), so the dispatcher sleeps on a timer
+while the next arrival is more than 1 ms away and yields to the loop (checking the clock) for the
+last part; at high rates the loop is busy with I/O anyway and the check costs nothing extra.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bench.engine import CANCELLED, Engine, Outcome
+from bench.recorder import Recorder
+
+ARRIVALS = ("constant", "poisson")
+STOP_GRACE_S = 2.0  # an interrupted run waits this long for requests in flight
+_perf = time.perf_counter
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPlan:
+    """One engine process's share of the load."""
+
+    mode: str  # closed | open
+    concurrency: int = 1  # closed loop
+    rate_rps: float = 0.0  # open loop, this process's share
+    arrival: str = "constant"
+    phase_s: float = 0.0  # open loop: offset of this process's first arrival (constant spacing)
+    warmup_s: float = 0.0
+    duration_s: float | None = None
+    requests_limit: int | None = None  # measured requests for this process
+    max_inflight: int = 1024
+    seed: int = 0
+
+
+# ---- arrivals ---------------------------------------------------------------------------------
+
+
+def interarrival_s(rate_rps: float, arrival: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` gaps between arrivals: constant 1/rate, or exponential with mean 1/rate (Poisson)."""
+    if rate_rps <= 0 or not math.isfinite(rate_rps):
+        raise ValueError(f"rate must be > 0, got {rate_rps}")
+    if arrival == "constant":
+        return np.full(n, 1.0 / rate_rps)
+    if arrival == "poisson":
+        return rng.exponential(1.0 / rate_rps, n)
+    raise ValueError(f"arrival must be one of {', '.join(ARRIVALS)}, got {arrival!r}")
+
+
+def arrival_offsets(rate_rps: float, arrival: str, seed: int = 0, phase_s: float = 0.0,
+                    chunk: int = 4096) -> Iterator[float]:
+    """Intended send times, in seconds from the schedule's start, forever (generated in chunks).
+
+    Offsets are cumulative sums, so rounding never drifts the rate; the first arrival is at
+    `phase_s` (constant) or after one random gap (Poisson: memoryless, no phase needed)."""
+    rng = np.random.default_rng(seed)
+    base = 0.0
+    k = 0
+    while True:
+        if arrival == "constant":
+            # k/rate exactly: no accumulated float error over millions of arrivals
+            offs = phase_s + np.arange(k, k + chunk) / rate_rps
+            k += chunk
+        else:
+            offs = base + np.cumsum(interarrival_s(rate_rps, arrival, chunk, rng))
+            base = float(offs[-1])
+        yield from offs.tolist()
+
+
+# ---- drivers ------------------------------------------------------------------------------------
+
+
+class RunState:
+    """Shared by a process's driver and ticker; `stopping` means: send nothing new."""
+
+    __slots__ = ("stopping", "stop_reason", "stopped_at")
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.stop_reason: str | None = None
+        self.stopped_at: float | None = None
+
+    def stop(self, reason: str) -> None:
+        if not self.stopping:
+            self.stopping = True
+            self.stop_reason = reason
+            self.stopped_at = _perf()
+
+
+async def drive(engine: Engine, plan: LoadPlan, recorder: Recorder, request_sizes: tuple[int, ...],
+                start_at: float, state: RunState, on_tick: Callable[[float], None] | None = None,
+                tick_s: float = 0.1) -> float:
+    """Run one process's load from `start_at` (perf_counter) to the end; returns the end time."""
+    loop = asyncio.get_running_loop()
+    measure_start = start_at + plan.warmup_s
+    measure_end = measure_start + plan.duration_s if plan.duration_s is not None else math.inf
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            try:
+                await asyncio.wait_for(done.wait(), tick_s)
+            except TimeoutError:
+                pass
+            now = _perf()
+            recorder.roll(now)
+            if on_tick is not None:
+                on_tick(now)
+
+    tick_task = loop.create_task(ticker())
+    while _perf() < start_at:  # timers may fire up to ~1 ms early: never start before start_at
+        delay = start_at - _perf()
+        await asyncio.sleep(delay if delay > 0.002 else 0)
+    try:
+        if plan.mode == "closed":
+            await _closed(engine, plan, recorder, request_sizes, measure_start, measure_end, state)
+        else:
+            await _open(engine, plan, recorder, request_sizes, start_at, measure_start, measure_end, state)
+    finally:
+        done.set()
+        await tick_task
+    return _perf()
+
+
+async def _settle(tasks: set[asyncio.Task[None]], state: RunState) -> None:
+    """Wait for tasks; if the run is being interrupted, give them STOP_GRACE_S, then cancel."""
+    while tasks:
+        if state.stopping:
+            _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending)
+            return
+        await asyncio.wait(tasks, timeout=0.1)
+        tasks = {t for t in tasks if not t.done()}
+
+
+async def _wait_callbacks(engine: Any, finished: asyncio.Future[None], state: RunState) -> None:
+    """Wait until `finished`; if the run is being interrupted, give in-flight requests
+    STOP_GRACE_S, then have the engine end them (they are recorded as `cancelled`)."""
+    while not finished.done():
+        if state.stopping:
+            try:
+                await asyncio.wait_for(asyncio.shield(finished), STOP_GRACE_S)
+            except TimeoutError:
+                engine.abort_inflight("in flight when the run was interrupted")
+                await asyncio.wait({finished}, timeout=5.0)
+            return
+        await asyncio.wait({finished}, timeout=0.1)
+
+
+async def _closed_callbacks(engine: Any, plan: LoadPlan, rec: Recorder, sizes: tuple[int, ...],
+                            measure_start: float, measure_end: float, state: RunState) -> None:
+    """Closed loop on an engine with `submit`: each of the C senders chains its next request
+    from the previous one's completion callback (no task or future per request)."""
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[None] = loop.create_future()
+    n_bodies = len(sizes)
+    limit = plan.requests_limit
+    st = [0, 0, plan.concurrency]  # next body index, measured sends, senders still going
+    submit = engine.submit
+    record = rec.record
+
+    def step() -> None:
+        t0 = _perf()
+        if state.stopping or t0 >= measure_end or (
+                limit is not None and t0 >= measure_start and st[1] >= limit):
+            st[2] -= 1
+            if st[2] == 0 and not finished.done():
+                finished.set_result(None)
+            return
+        if limit is not None and t0 >= measure_start:
+            st[1] += 1
+        i = st[0]
+        st[0] = i + 1 if i + 1 < n_bodies else 0
+
+        def done(out: Outcome) -> None:
+            record(t0, _perf(), out, sizes[i])
+            step()
+
+        submit(i, done)
+
+    for _ in range(plan.concurrency):
+        loop.call_soon(step)
+    await _wait_callbacks(engine, finished, state)
+
+
+async def _closed(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[int, ...],
+                  measure_start: float, measure_end: float, state: RunState) -> None:
+    if hasattr(engine, "submit"):
+        await _closed_callbacks(engine, plan, rec, sizes, measure_start, measure_end, state)
+        return
+    n_bodies = len(sizes)
+    limit = plan.requests_limit
+    counter = [0, 0]  # next body index, measured sends so far
+
+    async def worker(first: int) -> None:
+        while not state.stopping:
+            t0 = _perf()
+            if t0 >= measure_end:
+                return
+            if t0 >= measure_start and limit is not None:
+                if counter[1] >= limit:
+                    return
+                counter[1] += 1
+            i = counter[0]
+            counter[0] = i + 1 if i + 1 < n_bodies else 0
+            try:
+                out = await engine.send(i)
+            except asyncio.CancelledError:
+                rec.record(t0, _perf(), Outcome(CANCELLED, 0, "in flight when the run was interrupted"), sizes[i])
+                raise
+            rec.record(t0, _perf(), out, sizes[i])
+
+    loop = asyncio.get_running_loop()
+    tasks = {loop.create_task(worker(k)) for k in range(plan.concurrency)}
+    await _settle(tasks, state)
+
+
+async def _open(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[int, ...], start_at: float,
+                measure_start: float, measure_end: float, state: RunState) -> None:
+    loop = asyncio.get_running_loop()
+    n_bodies = len(sizes)
+    limit = plan.requests_limit
+    cap = plan.max_inflight
+    tasks: set[asyncio.Task[None]] = set()
+    inflight = [0]
+    submit = getattr(engine, "submit", None)
+    record = rec.record
+    drained: asyncio.Future[None] = loop.create_future()
+    body = 0
+    measured = 0
+
+    async def one(i: int, intended: float) -> None:
+        actual = _perf()
+        if intended >= measure_start:
+            rec.record_lag(intended, actual)
+        try:
+            out = await engine.send(i)
+        except asyncio.CancelledError:
+            rec.record(intended, _perf(), Outcome(CANCELLED, 0, "in flight when the run was interrupted"), sizes[i])
+            raise
+        finally:
+            inflight[0] -= 1
+        rec.record(intended, _perf(), out, sizes[i])
+
+    def send_now(i: int, intended: float) -> None:
+        inflight[0] += 1
+        if submit is None:
+            t = loop.create_task(one(i, intended))
+            tasks.add(t)
+            t.add_done_callback(tasks.discard)
+            return
+
+        def done(out: Outcome) -> None:
+            inflight[0] -= 1
+            record(intended, _perf(), out, sizes[i])
+            if finishing and inflight[0] == 0 and not drained.done():
+                drained.set_result(None)
+
+        if intended >= measure_start:
+            rec.record_lag(intended, _perf())
+        submit(i, done)
+
+    finishing = False
+    offsets = arrival_offsets(plan.rate_rps, plan.arrival, plan.seed, plan.phase_s)
+    next_t = start_at + next(offsets)
+    finished = False
+    while not finished and not state.stopping:
+        now = _perf()
+        while next_t <= now:
+            if next_t >= measure_end:
+                finished = True
+                break
+            if next_t >= measure_start and limit is not None:
+                if measured >= limit:
+                    finished = True
+                    break
+                measured += 1
+            if inflight[0] >= cap:
+                rec.refuse(next_t)
+            else:
+                send_now(body, next_t)
+                body = body + 1 if body + 1 < n_bodies else 0
+            next_t = start_at + next(offsets)
+        if finished:
+            break
+        wait = next_t - _perf()
+        if wait > 0.001:
+            await asyncio.sleep(wait)  # libuv: 1 ms resolution, may wake a little early or late
+        else:
+            await asyncio.sleep(0)  # the last fraction of a millisecond: yield and re-check
+    if submit is None:
+        await _settle(set(tasks), state)
+        return
+    finishing = True
+    if inflight[0] == 0:
+        drained.set_result(None)
+    await _wait_callbacks(engine, drained, state)

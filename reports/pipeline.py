@@ -1,0 +1,109 @@
+"""The whole pipeline against one target: a short sweep, an SLO search, a report and a capacity plan.
+
+`tfsbench demo` runs it against the embedded target it starts; the steps are the ones a user would
+run by hand (`sweep`, `search`, `report`/`plan`), with small sizes so the demo takes minutes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.results import RunConfig
+from bench.slo import Slo, parse_slo
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSettings:
+    kinds: tuple[str, ...] = ("numeric", "text", "image")
+    batch_sizes: tuple[int, ...] = (1, 8, 32)
+    concurrencies: tuple[int, ...] = (1, 4, 16)
+    duration_s: float = 2.5
+    warmup_s: float = 0.5
+    engine: str = "aiohttp"
+    search_kind: str = "numeric"
+    search_batch_size: int = 8
+    search_max_probes: int = 6
+    slo: str = "p99<=50ms"
+    target_ips: float = 20000.0
+    headroom: float = 0.3
+    cost_per_replica_hour: float = 0.35  # an illustrative price, stated in the output
+
+
+@dataclass(slots=True)
+class DemoOutcome:
+    out_dir: Path
+    sweep_dir: Path
+    search_dir: Path
+    report_html: Path
+    plan_json: Path | None
+    best_rate_rps: float | None
+    timings_s: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+def measure(url: str, out_dir: Path, settings: DemoSettings = DemoSettings(), *, progress: bool = True,
+                 log: Callable[[str], None] = print) -> DemoOutcome:
+    """Sweep and SLO search against `url` (an embedded or real TF Serving target)."""
+    from bench.search import run_search
+    from bench.sweep import SweepPlan, run_sweep
+
+    slo: Slo = parse_slo(settings.slo)
+    out_dir = Path(out_dir)
+    sweep_dir, search_dir, report_dir = out_dir / "sweep", out_dir / "search", out_dir / "report"
+    if (report_dir / "report.html").exists():  # a report of an earlier demo must not pass for this one
+        (report_dir / "report.html").unlink()
+    timings: dict[str, float] = {}
+    base = RunConfig(url=url, model="{kind}", kind=settings.kinds[0], batch_size=1, format="row", mode="closed",
+                     engine=settings.engine, concurrency=1, duration_s=settings.duration_s,
+                     warmup_s=settings.warmup_s, seed=0)
+    plan = SweepPlan(base=base, kinds=settings.kinds, batch_sizes=settings.batch_sizes, formats=("row",),
+                     concurrencies=settings.concurrencies)
+    n = len(plan.configs())
+    log(f"[2/4] sweep: {n} closed-loop runs ({len(settings.kinds)} kinds x {len(settings.batch_sizes)} batch sizes "
+        f"x {len(settings.concurrencies)} concurrency levels), {settings.duration_s:g}s each after "
+        f"{settings.warmup_s:g}s warmup -> {sweep_dir}")
+    t0 = time.perf_counter()
+    sweep = run_sweep(plan, sweep_dir, resume=False, progress=progress, log=log)
+    timings["sweep"] = time.perf_counter() - t0
+    if sweep.interrupted:
+        raise KeyboardInterrupt
+    search_base = RunConfig(url=url, model=settings.search_kind, kind=settings.search_kind,
+                            batch_size=settings.search_batch_size, format="row", mode="open", engine=settings.engine,
+                            rate_rps=1.0, arrival="poisson", duration_s=settings.duration_s,
+                            warmup_s=settings.warmup_s, seed=0)
+    log(f"[3/4] SLO search: highest open-loop (Poisson) rate of {settings.search_kind} b={settings.search_batch_size} "
+        f"meeting {slo}, at most {settings.search_max_probes} probes -> {search_dir}")
+    t0 = time.perf_counter()
+    search = run_search(search_base, slo, search_dir, max_probes=settings.search_max_probes, progress=progress,
+                        log=log, require_stable=False)
+    timings["search"] = time.perf_counter() - t0
+    if search.interrupted:
+        raise KeyboardInterrupt
+    return DemoOutcome(out_dir=out_dir, sweep_dir=sweep_dir, search_dir=search_dir, report_html=report_dir / "report.html",
+                       plan_json=None, best_rate_rps=search.best_rate_rps, timings_s=timings)
+
+
+def report_and_plan(outcome: DemoOutcome, settings: DemoSettings = DemoSettings(), *,
+                    log: Callable[[str], None] = print) -> DemoOutcome:
+    """Plan and report from what `run_pipeline` measured (no target needed any more)."""
+    from reports.build import build_report
+    from reports.dataset import load_sources
+    from reports.plan import make_plan
+
+    slo = parse_slo(settings.slo)
+    report_dir = outcome.report_html.parent
+    log(f"[4/4] report and capacity plan (target {settings.target_ips:g} predictions/s, headroom "
+        f"{settings.headroom:.0%}, an illustrative {settings.cost_per_replica_hour:g} per replica-hour) -> {report_dir}")
+    t0 = time.perf_counter()
+    sources = load_sources([str(outcome.sweep_dir), str(outcome.search_dir)])
+    cap_plan = make_plan(sources, slo, target_ips=settings.target_ips, headroom=settings.headroom,
+                         cost_per_replica_hour=settings.cost_per_replica_hour)
+    files = build_report(sources, report_dir, slo=slo, plan=cap_plan, compare=False,
+                         title="tfsbench demo: the embedded target on this machine")
+    outcome.timings_s["report"] = time.perf_counter() - t0
+    outcome.report_html = files.html
+    outcome.plan_json = files.plan_json
+    return outcome

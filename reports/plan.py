@@ -1,0 +1,295 @@
+"""Capacity planning: how many replicas carry the peak under the latency SLO, and what it costs.
+
+For each payload configuration (model, kind, batch size, format) measured on ONE replica:
+  capacity  = the highest measured throughput whose SLO statistic met the SLO
+              (open-loop search probes when present, judged like the search judges them;
+              closed-loop sweep runs otherwise, which is said, because closed loop hides queueing);
+  replicas  = ceil(target / (capacity x (1 - headroom)));
+  expected latency at the target = the SLO statistic interpolated along the measured curve at the
+              per-replica load target / replicas;
+  cost per million predictions = replicas x cost per replica-hour / (predictions per hour / 1e6).
+Every number keeps the runs it came from, so the report can show the data behind it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bench.results import RunResult
+from bench.slo import Slo
+from payloads.errors import InputError
+from reports.dataset import Source, load_of, min_requests_for
+
+FORMULA = "replicas = ceil(target / (capacity x (1 - headroom)))"
+ASSUMPTIONS = (
+    "Replicas scale linearly behind a load balancer that spreads requests evenly (no shared bottleneck "
+    "such as a database, a GPU or the network in front of them).",
+    "The measured replica is representative of production replicas (same hardware, model version, "
+    "server flags and batching settings).",
+    "Peak traffic has the measured payload mix: one configuration (kind, batch size, format) at a time.",
+    "Headroom absorbs bursts, a replica failing or restarting, and the difference between a benchmark "
+    "and real traffic.",
+)
+MAX_ERROR_RATE = 0.01
+_PERCENTILE_OF = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
+
+
+@dataclass(frozen=True, slots=True)
+class CurvePoint:
+    """One measured run on the latency-throughput curve, as the plan used it."""
+
+    run: str  # the run's label
+    load: float  # concurrency or offered rate
+    throughput_rps: float
+    slo_value_ms: float
+    p50_ms: float
+    met: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigPlan:
+    model: str
+    kind: str
+    batch_size: int
+    format: str
+    basis: str  # open-loop search | open-loop runs | closed-loop sweep
+    capacity_rps: float | None
+    capacity_ips: float | None
+    capacity_run: str | None
+    slo_value_at_capacity_ms: float | None
+    demand_rps: float
+    replicas: int | None
+    per_replica_rps: float | None
+    expected_ms: float | None
+    expected_p50_ms: float | None
+    expected_note: str
+    cost_per_hour: float | None
+    cost_per_million: float | None
+    points: tuple[CurvePoint, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind} b={self.batch_size} {self.format}"
+
+    @property
+    def feasible(self) -> bool:
+        return self.replicas is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    slo: str
+    slo_metric: str
+    target_qps: float | None
+    target_ips: float | None
+    headroom: float
+    cost_per_replica_hour: float | None
+    configs: tuple[ConfigPlan, ...]
+    recommended: int | None  # index into configs
+    recommendation: str
+    formula: str = FORMULA
+    assumptions: tuple[str, ...] = ASSUMPTIONS
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def best(self) -> ConfigPlan | None:
+        return self.configs[self.recommended] if self.recommended is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["type"] = "tfsbench.plan"
+        doc["schema_version"] = 1
+        doc["recommended_config"] = self.best.name if self.best else None
+        return doc
+
+
+def _percentile_of(metric: str) -> float | None:
+    return _PERCENTILE_OF.get(metric)
+
+
+def _judge(run: RunResult, slo: Slo, open_loop: bool) -> tuple[bool, str]:
+    if open_loop:
+        from bench.search import judge_probe
+
+        return judge_probe(run, slo, require_stable=False)
+    s = run.summary
+    if run.partial:
+        return False, "partial run"
+    if s.ok == 0:
+        return False, "no successful responses"
+    if s.error_rate >= MAX_ERROR_RATE:
+        return False, f"error rate {s.error_rate:.1%}"
+    if s.client_saturated:
+        return False, "load generator saturated"
+    if not slo.met_by(s):
+        return False, f"{slo.metric} {slo.value_ms(s):.1f} ms misses the SLO"
+    return True, "ok"
+
+
+def _interpolate(points: Sequence[CurvePoint], rps: float) -> tuple[float | None, float | None, str]:
+    """SLO statistic and p50 at `rps` along the measured curve (linear between measured runs)."""
+    usable = sorted((p for p in points if p.throughput_rps > 0), key=lambda p: p.throughput_rps)
+    if not usable:
+        return None, None, "no measured point"
+    if rps <= usable[0].throughput_rps:
+        p = usable[0]
+        return p.slo_value_ms, p.p50_ms, (
+            f"at most the value at the lowest load measured ({p.run}, {p.throughput_rps:.1f} req/s)")
+    for lo, hi in zip(usable, usable[1:], strict=False):
+        if lo.throughput_rps <= rps <= hi.throughput_rps:
+            span = hi.throughput_rps - lo.throughput_rps
+            f = (rps - lo.throughput_rps) / span if span > 0 else 0.0
+            return (lo.slo_value_ms + f * (hi.slo_value_ms - lo.slo_value_ms),
+                    lo.p50_ms + f * (hi.p50_ms - lo.p50_ms),
+                    f"interpolated between {lo.run} ({lo.throughput_rps:.1f} req/s) and "
+                    f"{hi.run} ({hi.throughput_rps:.1f} req/s)")
+    p = usable[-1]
+    return p.slo_value_ms, p.p50_ms, f"beyond the highest load measured ({p.run}); value there"
+
+
+def _config_plan(
+    runs: Sequence[RunResult],
+    *,
+    basis: str,
+    open_loop: bool,
+    slo: Slo,
+    target_qps: float | None,
+    target_ips: float | None,
+    headroom: float,
+    cost: float | None,
+) -> ConfigPlan:
+    cfg = runs[0].config
+    ordered = sorted(runs, key=load_of)
+    points = []
+    for r in ordered:
+        met, reason = _judge(r, slo, open_loop)
+        points.append(CurvePoint(
+            run=r.config.label_text(), load=load_of(r), throughput_rps=r.summary.throughput_rps,
+            slo_value_ms=slo.value_ms(r.summary) if r.summary.ok else float("nan"),
+            p50_ms=r.summary.latency_ms.p50, met=met, reason=reason))
+    passing = [(p, r) for p, r in zip(points, ordered, strict=True) if p.met]
+    demand_rps = max(target_qps or 0.0, (target_ips or 0.0) / cfg.batch_size)
+    warnings: list[str] = []  # (closed-loop basis is stated once, in the plan's warnings)
+    if not passing:
+        lowest = points[0]
+        reason = (f"no measured load met {slo}: the lowest load ({lowest.run}) measured "
+                  f"{lowest.slo_value_ms:.1f} ms ({lowest.reason})")
+        return ConfigPlan(model=cfg.model, kind=cfg.kind, batch_size=cfg.batch_size, format=cfg.format,
+                          basis=basis, capacity_rps=None, capacity_ips=None, capacity_run=None,
+                          slo_value_at_capacity_ms=None, demand_rps=demand_rps, replicas=None,
+                          per_replica_rps=None, expected_ms=None, expected_p50_ms=None, expected_note=reason,
+                          cost_per_hour=None, cost_per_million=None, points=tuple(points),
+                          warnings=tuple(warnings + [reason]))
+    best_point, best_run = max(passing, key=lambda pr: pr[0].throughput_rps)
+    capacity = best_point.throughput_rps
+    # the curve the expected latency is read from: everything up to the capacity run, in load order
+    curve = [p for p in points if p.load <= best_point.load and p.throughput_rps > 0 and p.reason != "partial run"]
+    usable_capacity = capacity * (1.0 - headroom)
+    replicas = max(1, math.ceil(demand_rps / usable_capacity - 1e-9))
+    per_replica = demand_rps / replicas
+    expected, expected_p50, note = _interpolate(curve, per_replica)
+    s = best_run.summary
+    pct = _percentile_of(slo.metric)
+    if pct is not None and s.requests < min_requests_for(pct):
+        warnings.append(f"the capacity run has {s.requests} requests, too few to support a {slo.metric} "
+                        f"(need ~{min_requests_for(pct)}): run longer")
+    if not s.stable:
+        warnings.append(f"the capacity run was unstable ({s.stability_reason})")
+    if best_run.config.source == "locust":
+        warnings.append("the capacity run is a Locust export: percentiles are rounded")
+    if best_point is points[-1] and open_loop is False:
+        warnings.append("the SLO was still met at the highest load measured: capacity may be higher "
+                        "(measure higher concurrency)")
+    predictions_per_hour = demand_rps * cfg.batch_size * 3600.0
+    cost_per_hour = replicas * cost if cost is not None else None
+    cost_per_million = (cost_per_hour / predictions_per_hour * 1e6
+                        if cost_per_hour is not None and predictions_per_hour > 0 else None)
+    return ConfigPlan(
+        model=cfg.model, kind=cfg.kind, batch_size=cfg.batch_size, format=cfg.format, basis=basis,
+        capacity_rps=capacity, capacity_ips=capacity * cfg.batch_size, capacity_run=best_point.run,
+        slo_value_at_capacity_ms=best_point.slo_value_ms, demand_rps=demand_rps, replicas=replicas,
+        per_replica_rps=per_replica, expected_ms=expected, expected_p50_ms=expected_p50, expected_note=note,
+        cost_per_hour=cost_per_hour, cost_per_million=cost_per_million, points=tuple(points),
+        warnings=tuple(warnings),
+    )
+
+
+def make_plan(
+    sources: Sequence[Source],
+    slo: Slo,
+    *,
+    target_qps: float | None = None,
+    target_ips: float | None = None,
+    headroom: float = 0.3,
+    cost_per_replica_hour: float | None = None,
+) -> Plan:
+    """A plan for every measured configuration, and the recommended one."""
+    if not target_qps and not target_ips:
+        raise InputError("give the peak traffic with --target-qps (requests/s) or --target-ips (instances/s)")
+    for name, v in (("--target-qps", target_qps), ("--target-ips", target_ips)):
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise InputError(f"{name} must be a positive number, not {v!r}")
+    if not (0 <= headroom < 1):
+        raise InputError(f"--headroom must be in [0, 1), e.g. 0.3 for 30%, not {headroom!r}")
+    if cost_per_replica_hour is not None and not (math.isfinite(cost_per_replica_hour) and cost_per_replica_hour >= 0):
+        raise InputError(f"--cost-per-replica-hour must be a non-negative number, not {cost_per_replica_hour!r}")
+    # (config key) -> {"search": [...], "open": [...], "closed": [...]}
+    groups: dict[tuple, dict[str, list[RunResult]]] = {}
+    for src in sources:
+        for run in src.runs:
+            cfg = run.config
+            bucket = "search" if src.kind == "search" and cfg.mode == "open" else cfg.mode
+            groups.setdefault(cfg.config_key(), {}).setdefault(bucket, []).append(run)
+    configs = []
+    for _key, by_basis in groups.items():
+        if by_basis.get("search"):
+            runs, basis, open_loop = by_basis["search"] + by_basis.get("open", []), "open-loop search", True
+        elif by_basis.get("open"):
+            runs, basis, open_loop = by_basis["open"], "open-loop runs", True
+        else:
+            runs, basis, open_loop = by_basis["closed"], "closed-loop sweep", False
+        configs.append(_config_plan(runs, basis=basis, open_loop=open_loop, slo=slo, target_qps=target_qps,
+                                    target_ips=target_ips, headroom=headroom, cost=cost_per_replica_hour))
+    order = {"numeric": 0, "text": 1, "image": 2}
+    configs.sort(key=lambda c: (order.get(c.kind, 9), c.kind, c.model, c.batch_size, c.format))
+    recommended, text = _recommend(configs, slo, target_qps, target_ips, cost_per_replica_hour)
+    warnings = []
+    if target_qps and not target_ips and len({c.batch_size for c in configs}) > 1:
+        warnings.append("--target-qps counts requests: configurations with larger batches deliver more "
+                        "predictions per request. Give --target-ips to compare batch sizes on predictions.")
+    if any(c.basis == "closed-loop sweep" for c in configs):
+        warnings.append("some capacities come from closed-loop sweeps (no open-loop search for them): closed "
+                        "loop slows down with the server, so it understates latency near saturation; confirm "
+                        "the recommended configuration with `tfsbench search`")
+    return Plan(slo=str(slo), slo_metric=slo.metric, target_qps=target_qps, target_ips=target_ips,
+                headroom=headroom, cost_per_replica_hour=cost_per_replica_hour, configs=tuple(configs),
+                recommended=recommended, recommendation=text, warnings=tuple(warnings))
+
+
+def _recommend(configs: Sequence[ConfigPlan], slo: Slo, target_qps: float | None, target_ips: float | None,
+               cost: float | None) -> tuple[int | None, str]:
+    feasible = [(i, c) for i, c in enumerate(configs) if c.feasible]
+    if not feasible:
+        return None, (f"No configuration met {slo} at any measured load on one replica: the SLO is tighter "
+                      "than this server's latency even when idle. Relax the SLO, speed up the model, or "
+                      "measure lower loads.")
+
+    def key(ic: tuple[int, ConfigPlan]) -> tuple:
+        _, c = ic
+        primary = c.cost_per_million if c.cost_per_million is not None else c.replicas
+        return (primary, c.replicas, c.expected_ms if c.expected_ms is not None else math.inf)
+
+    i, c = min(feasible, key=key)
+    target = (f"{target_ips:g} predictions/s" if target_ips else f"{target_qps:g} requests/s")
+    text = (f"Use {c.name} ({c.model}): {c.replicas} replica{'s carry' if c.replicas != 1 else ' carries'} {target} "
+            f"at {c.per_replica_rps:.1f} req/s each, against a measured capacity of {c.capacity_rps:.1f} req/s "
+            f"({c.capacity_ips:.1f} predictions/s; from {c.basis}, run {c.capacity_run}); expected "
+            f"{slo.metric} at that load is {c.expected_ms:.1f} ms against the SLO's {slo.bound_ms:g} ms.")
+    if c.cost_per_million is not None:
+        text += f" Cost: {c.cost_per_hour:.2f} per hour, {c.cost_per_million:.4f} per million predictions."
+    return i, text

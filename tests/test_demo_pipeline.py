@@ -1,0 +1,42 @@
+"""`tfsbench demo --quick`: the whole pipeline against the embedded target, then the target is gone."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from urllib.parse import urlparse
+
+from reports_fixtures import run_cli
+
+
+def test_quick_demo_runs_the_pipeline_and_stops_the_target(tmp_path) -> None:
+    out = tmp_path / "demo"
+    proc = run_cli("demo", "--quick", "--no-progress", "--out", out, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for step in ("[1/4]", "[2/4]", "[3/4]", "[4/4]"):
+        assert step in proc.stderr, "progress is shown"
+    manifest = json.loads((out / "sweep" / "manifest.json").read_text())
+    assert len(manifest["runs"]) == 3 * 2 * 2  # three kinds x two batch sizes x two concurrencies
+    search = json.loads((out / "search" / "manifest.json").read_text())
+    assert search["kind"] == "search" and search["search"]["probes"]
+    report = out / "report"
+    page = (report / "report.html").read_text(encoding="utf-8")
+    assert 'id="plan"' in page and page.count("<figure") >= 5
+    assert {"numeric", "text", "image"} <= set(re.findall(r"<td>(numeric|text|image) b=", page))
+    plan = json.loads((report / "plan.json").read_text())
+    assert plan["slo"] == "p99<=50ms" and len(plan["configs"]) >= 6
+    assert f"report:  {report / 'report.html'}" in proc.stdout
+    # the target was stopped: nothing listens on its port any more
+    url = re.search(r"target: (http://127\.0\.0\.1:\d+)", proc.stderr).group(1)
+    port = urlparse(url).port
+    with socket.socket() as s:
+        s.settimeout(2)
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_demo_refuses_an_out_that_is_a_file(tmp_path) -> None:
+    f = tmp_path / "f"
+    f.write_text("x")
+    proc = run_cli("demo", "--out", f)
+    assert proc.returncode == 2 and "--out" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -1,0 +1,81 @@
+"""reports.server_view: the client-vs-server latency section and figure of the report."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from bench.results import save_result
+from reports import server_view
+from reports.context import ReportContext
+from tests.test_check_gates import make_run
+
+
+def with_server(run, p50: float, p99: float, requests: int | None = None, found: bool = True, error: str | None = None):
+    server = {
+        "found": found, "error": error, "requests": run.summary.ok if requests is None else requests,
+        "latency_ms": {"p50": p50, "p99": p99, "mean": p50} if found else None,
+        "request_count_by_status": {"OK": run.summary.ok}, "batching_queuing_latency_ms": None,
+    }
+    return dataclasses.replace(run, server=server)
+
+
+def ctx_of(runs) -> ReportContext:
+    return ReportContext(title="t", sources=[], runs=list(runs))
+
+
+def test_no_server_views_no_section() -> None:
+    ctx = ctx_of([make_run(n=100)])
+    assert server_view.build_section(ctx) is None
+    assert server_view.build_figures(ctx) == []
+
+
+def test_rows_split_client_latency_into_server_and_gap() -> None:
+    run = with_server(make_run(median_ms=5.0, n=2000), p50=2.0, p99=4.0)
+    (row,) = server_view.rows([run])
+    assert row["client_p50"] == pytest.approx(run.summary.latency_ms.p50)
+    assert row["gap_p50"] == pytest.approx(run.summary.latency_ms.p50 - 2.0)
+    assert row["server_share_p50"] == pytest.approx(2.0 / run.summary.latency_ms.p50)
+    section = server_view.build_section(ctx_of([run]))
+    assert section is not None and section.id == "server-view"
+    assert "server p50" in section.html and "| numeric b=8 row c=4 |" in section.markdown
+    assert section.warnings == ()
+
+
+def test_missing_metrics_and_count_mismatch_are_warned() -> None:
+    ok = with_server(make_run(seed=1, n=1000), p50=1.0, p99=2.0, requests=3000)
+    missing = with_server(make_run(seed=2, n=1000, batch_size=1), 0, 0, found=False, error="no Prometheus metrics at X")
+    section = server_view.build_section(ctx_of([ok, missing]))
+    assert section is not None
+    assert "1 of 2 run(s) have no server-side latency: no Prometheus metrics at X" in section.html
+    assert len(section.warnings) == 1 and "the server counted 3000" in section.warnings[0]
+
+
+def test_section_escapes_model_names() -> None:
+    run = make_run(n=200)
+    evil = dataclasses.replace(run, config=dataclasses.replace(run.config, model="<script>x</script>"))
+    other = with_server(make_run(n=200, seed=3), 1.0, 2.0)
+    section = server_view.build_section(ctx_of([with_server(evil, 1.0, 2.0), other]))
+    assert section is not None and "<script>" not in section.html and "&lt;script&gt;" in section.html
+
+
+def test_figure_renders_a_png(tmp_path: Path) -> None:
+    runs = [with_server(make_run(batch_size=b, seed=b, n=500), 0.5 * b, 1.0 * b) for b in (1, 8)]
+    (fig,) = server_view.build_figures(ctx_of(runs))
+    assert fig.name == "server_view.png" and fig.png.startswith(b"\x89PNG")
+    out = Path(__file__).resolve().parent.parent / "test-artifacts"
+    out.mkdir(exist_ok=True)
+    (out / "server_view.png").write_bytes(fig.png)
+
+
+def test_report_builder_includes_the_section(tmp_path: Path) -> None:
+    from reports.build import build_context
+    from reports.dataset import load_sources
+
+    path = tmp_path / "run.json"
+    save_result(with_server(make_run(n=500), 1.0, 2.0), path)
+    ctx = build_context(load_sources([str(path)]), compare=False)
+    assert [s.id for s in ctx.sections] == ["server-view"]
+    assert any(f.name == "server_view.png" for f in ctx.figures)
