@@ -31,8 +31,9 @@ def _config(url: str, engine: str, **kw: Any) -> RunConfig:
     return RunConfig(**base)
 
 
-def measure(engine: str, seconds: float, connections: int = 32, fraction: float = 0.5) -> dict[str, Any]:
-    target_cpus, client_cpus, pin_note = plan_pinning()
+def measure(engine: str, seconds: float, connections: int = 32, fraction: float = 0.5,
+            pin: bool = True) -> dict[str, Any]:
+    target_cpus, client_cpus, pin_note = plan_pinning() if pin else (None, None, "not pinned")
     with static_target("nginx", target_cpus) as target, pinned(client_cpus):
         ceiling = run_benchmark(_config(target.url, engine, mode="closed", concurrency=connections,
                                         duration_s=seconds)).summary
@@ -67,9 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine", default="fast", choices=("fast", "aiohttp"))
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--fraction", type=float, default=0.5, help="open-loop rate as a fraction of the ceiling")
+    p.add_argument("--no-pin", action="store_true", help="let the OS place target and client")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
-    doc = measure(args.engine, args.seconds, fraction=args.fraction)
+    doc = measure(args.engine, args.seconds, fraction=args.fraction, pin=not args.no_pin)
     text = json.dumps(doc, indent=1)
     print(text)
     if args.out:

@@ -79,10 +79,11 @@ class _Conn(asyncio.Protocol):
         parts = self.parts
         body = parts[0] if len(parts) == 1 else b"".join(parts)
         self.parts = []
-        if not self.parser.should_keep_alive():
+        parser = self.parser
+        if not parser.should_keep_alive():
             self.close()
-        t = self.engine.target
-        self._finish(classify(self.parser.get_status_code(), body, t.batch_size, t.validate))
+        engine = self.engine
+        self._finish(classify(parser.get_status_code(), body, engine.batch_size, engine.validate))
 
     # ours
     def _finish(self, outcome: Outcome) -> None:
@@ -137,6 +138,8 @@ class FastEngine:
         self.busy: set[_Conn] = set()
         self.connections_opened = 0
         self.timeout_s = target.timeout_s
+        self.batch_size = target.batch_size
+        self.validate = target.validate
         self._connecting: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -18,7 +18,7 @@ An unknown metric, an unknown scope field, or a scope that matches no run is an 
 silent pass (k6#1526).
 
 Baseline comparison: each run is paired with the baseline run of the same configuration (model,
-version/label/signature, kind, batch, format, load); unlike runs are refused, naming the fields that
+signature, kind, batch, format, load; not the model version: comparing versions is the point); unlike runs are refused, naming the fields that
 differ. A metric regresses only when it is worse by more than the tolerance AND the difference is
 significant: a 95% bootstrap confidence interval of the relative difference must exclude zero. The
 bootstrap resamples each run's HDR latency histogram (percentiles: exact order-statistic sampling,
@@ -370,10 +370,10 @@ def _scope_text(config: RunConfig) -> str:
 
 # ---- baseline comparison ----------------------------------------------------------------------
 
+# What makes two runs comparable. The model version/label is deliberately not here: "is version 7
+# slower than version 6?" is what a baseline is for (a difference is noted, not refused).
 IDENTITY_FIELDS: tuple[str, ...] = (
     "model",
-    "version",
-    "label",
     "signature",
     "kind",
     "batch_size",
@@ -431,6 +431,12 @@ def pair_with_baseline(
                 f"same configuration; the closest differs in {diffs}"
             )
         pairs.append((result, base))
+        for f in ("version", "label"):
+            if getattr(result.config, f) != getattr(base.config, f):
+                notes.append(
+                    f"{result.config.label_text()}: model {f} {getattr(result.config, f)} vs baseline "
+                    f"{getattr(base.config, f)}"
+                )
         if result.config.engine != base.config.engine:
             notes.append(
                 f"{result.config.label_text()}: engines differ ({result.config.engine} vs baseline "

@@ -56,6 +56,7 @@ class WorkerReport:
     wall_s: float
     max_rss_kb: int
     connections_opened: int = 0
+    idle_spin_s: float = 0.0  # open loop: part of cpu_s spent spinning for timer precision
     warmup_requests: int = 0
     warmup_errors: int = 0
     extra: dict[str, float] = field(default_factory=dict)
@@ -90,6 +91,7 @@ class Recorder:
         self._sec_req = 0
         self._sec_err = 0
         self._seconds: list[SecondPoint] = []
+        self.idle_spin_s = 0.0  # open loop: time spent yielding with nothing to do (not work)
         self._cpu0 = time.process_time()
         self._wall0 = time.perf_counter()
 
@@ -199,6 +201,7 @@ class Recorder:
             wall_s=time.perf_counter() - self._wall0,
             max_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
             connections_opened=connections_opened,
+            idle_spin_s=self.idle_spin_s,
             warmup_requests=self.warm_requests,
             warmup_errors=self.warm_errors,
         )

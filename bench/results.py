@@ -163,9 +163,16 @@ class RunResult:
         try:
             cfg = doc["config"]
             summ = dict(doc["summary"])
+            _check_types(cls, doc, "result")
+            _check_types(RunConfig, cfg, "config")
+            _check_types(Summary, summ, "summary")
+            _check_types(LatencySummary, summ["latency_ms"], "summary.latency_ms")
             summ["latency_ms"] = LatencySummary(**summ["latency_ms"])
             if summ.get("schedule_lag_ms") is not None:
+                _check_types(LatencySummary, summ["schedule_lag_ms"], "summary.schedule_lag_ms")
                 summ["schedule_lag_ms"] = LatencySummary(**summ["schedule_lag_ms"])
+            for point in doc.get("timeseries", ()):
+                _check_types(TimePoint, point, "timeseries[]")
             summ["error_samples"] = tuple(summ.get("error_samples", ()))
             return cls(
                 config=RunConfig(**cfg),
@@ -182,6 +189,34 @@ class RunResult:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ResultError(f"{source}: not a valid tfsbench result ({_describe(exc)})") from None
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def _check_types(cls: type, values: Any, where: str) -> None:
+    """Scalar fields must hold their declared JSON type, so that a hand-edited or foreign file fails
+    on load with one line instead of deep inside a report or a gate (`"requests": "many"`)."""
+    if not isinstance(values, Mapping):
+        raise TypeError(f"{where} must be an object, got {type(values).__name__}")
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        value = values[f.name]
+        declared = str(f.type)
+        if declared == "Mapping[str, int]":
+            if not isinstance(value, Mapping) or any(
+                    isinstance(v, bool) or not isinstance(v, int) for v in value.values()):
+                raise TypeError(f"{where}.{f.name} must map names to integers, got {value!r:.80}")
+            continue
+        parts = [part.strip() for part in declared.split("|")]
+        if not all(part in _JSON_TYPES or part == "None" for part in parts):
+            continue  # nested records and containers are checked by their own constructors
+        if value is None and "None" in parts:
+            continue
+        allowed = tuple(t for part in parts if part in _JSON_TYPES for t in _JSON_TYPES[part])
+        if not isinstance(value, allowed) or (isinstance(value, bool) and "bool" not in parts):
+            raise TypeError(f"{where}.{f.name} must be {declared}, got {value!r:.80}")
 
 
 def _describe(exc: Exception) -> str:

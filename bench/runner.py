@@ -345,9 +345,14 @@ def _run_in_thread(job: _Job, progress: _Progress, stop: threading.Event | None)
         progress.start_at = start_at
         return start_at
 
+    abandoned: list[str] = []  # set when this thread leaves early (an exception): stop the engine too
+
+    def should_stop() -> str | None:
+        return _stop_reason(stop) or (abandoned[0] if abandoned else None)
+
     def target() -> None:
         try:
-            q.put(("done", 0, _engine_main(job, wait_go, q.put, lambda: _stop_reason(stop))))
+            q.put(("done", 0, _engine_main(job, wait_go, q.put, should_stop)))
         except BaseException:  # noqa: BLE001
             q.put(("error", 0, traceback.format_exc(limit=8)))
 
@@ -366,6 +371,8 @@ def _run_in_thread(job: _Job, progress: _Progress, stop: threading.Event | None)
             elif msg[0] == "error":
                 raise RuntimeError(f"engine failed:\n{msg[2]}")
     finally:
+        if t.is_alive():
+            abandoned.append("the caller stopped waiting")
         t.join(timeout=STOP_JOIN_S)
 
 
@@ -564,7 +571,7 @@ def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any]
     measured_points = [(req - err, h) for sec, req, err, h in seconds if 0 <= sec < whole]
     partial = partial_reason is not None
     stable, reason = stability.verdict(measured_points, ok, partial)
-    cpu_pcts = [100.0 * r.cpu_s / r.wall_s if r.wall_s > 0 else 0.0 for r in reports]
+    cpu_pcts = [100.0 * max(0.0, r.cpu_s - r.idle_spin_s) / r.wall_s if r.wall_s > 0 else 0.0 for r in reports]
     cpu = max(cpu_pcts) if cpu_pcts else 0.0
     saturated = cpu > SATURATED_CPU_PCT
     late = sum(r.late_requests for r in reports)

@@ -407,13 +407,17 @@ class Window:
 
     `start_at()` returns the engines' shared perf_counter start (None until they start); the
     measured window opens `config.warmup_s` later. `config.extra["server_metrics"]` may name another
-    metrics path or URL, or be "off".
+    metrics path or URL, or be "off"; `config.extra["server_metrics_window_s"]` (seconds) adds a
+    scrape every that many seconds and `server["windows"]`: per-interval requests, p50 and p99.
     """
 
     def __init__(self, config: Any, start_at: Any) -> None:
         import threading
 
-        setting = (getattr(config, "extra", {}) or {}).get("server_metrics", DEFAULT_PATH)
+        extra = getattr(config, "extra", {}) or {}
+        setting = extra.get("server_metrics", DEFAULT_PATH)
+        self.every_s = float(extra.get("server_metrics_window_s") or 0.0)
+        self.scrapes: list[Scrape] = []
         self.enabled = setting not in ("off", "", None, False)
         self._start_at = start_at
         self._warmup_s = float(getattr(config, "warmup_s", 0.0) or 0.0)
@@ -434,6 +438,8 @@ class Window:
         if delay > 0 and self._done.wait(delay):
             return
         self.measure.begin()
+        while self.every_s > 0 and not self._done.wait(self.every_s):
+            self.scrapes.append(scrape(self.measure.url))
 
     def attach(self, result: RunResult) -> RunResult:
         """Scrape the end of the window and return `result` with its `server` view (unchanged when
@@ -445,7 +451,39 @@ class Window:
         if self.measure.before is None:
             return result
         self.measure.end()
-        return self.measure.attach(result)
+        result = self.measure.attach(result)
+        if self.every_s > 0 and result.server and result.server.get("found") and self.measure.after:
+            points = [self.measure.before, *self.scrapes, self.measure.after]
+            server = dict(result.server)
+            server["windows"] = windows(points, self.measure.model, self.measure.api)
+            result = dataclasses.replace(result, server=server)
+        return result
+
+
+def windows(scrapes: list[Scrape], model: str, api: str = "predict") -> list[dict[str, Any]]:
+    """Per-interval server latency between consecutive scrapes (t_s from the first scrape)."""
+    want = {"model_name": model, "API": api, "entrypoint": "REST"}
+    out: list[dict[str, Any]] = []
+    t0 = scrapes[0].at_s
+    for prev, cur in zip(scrapes, scrapes[1:], strict=False):
+        if prev.samples is None or cur.samples is None:
+            continue
+        after = histogram(cur.samples, REQUEST_LATENCY, want)
+        if after is None:
+            continue
+        try:
+            delta = histogram_delta(histogram(prev.samples, REQUEST_LATENCY, want), after)
+        except MetricsError:
+            continue
+        lat = latency_summary_ms(delta) or {}
+        out.append({
+            "t_s": round(prev.at_s - t0, 3),
+            "duration_s": round(cur.at_s - prev.at_s, 3),
+            "requests": int(round(delta.count)),
+            "p50_ms": lat.get("p50"),
+            "p99_ms": lat.get("p99"),
+        })
+    return out
 
 
 def window(config: Any, start_at: Any) -> Window:

@@ -473,6 +473,8 @@ def to_result(run: LocustRun, sidecar: Mapping[str, Any] | None, o: Overrides) -
         timeseries=_timeseries(run.history, start_ts),
         histogram=histogram,
         warnings=tuple(warnings),
+        partial=bool((sidecar or {}).get("partial_reason")),
+        partial_reason=(sidecar or {}).get("partial_reason"),
         started_at=started_at,
     )
 

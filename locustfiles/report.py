@@ -41,6 +41,17 @@ def _errors(stats: Any) -> dict[str, dict[str, int]]:
     return out
 
 
+def interruption(environment: Any, state: Any) -> str | None:
+    """Why the run is partial, or None: it stopped well before its `--run-time` (Ctrl-C, SIGTERM)."""
+    run_time = getattr(environment.parsed_options, "run_time", None)
+    if not run_time or not state.started_at:
+        return None
+    elapsed = (state.stopped_at or time.time()) - state.started_at
+    if elapsed < float(run_time) - 1.0:
+        return f"interrupted after {elapsed:.1f} s of the planned {float(run_time):g} s"
+    return None
+
+
 def sidecar(environment: Any, state: Any) -> dict[str, Any]:
     """Everything export needs that Locust's CSV files do not carry."""
     stats = environment.runner.stats
@@ -62,6 +73,7 @@ def sidecar(environment: Any, state: Any) -> dict[str, Any]:
         "requests": int(total.num_requests),
         "failures": int(total.num_failures),
         "attempts": int(state.metrics.attempts),
+        "partial_reason": interruption(environment, state),
         "max_users": int(max(getattr(runner, "target_user_count", 0) or 0, runner.user_count or 0)),
         "workers": workers,
         "errors": _errors(stats),
@@ -95,6 +107,11 @@ def check_gates(environment: Any) -> list[str]:
 
 def finish(environment: Any, state: Any) -> None:
     check_gates(environment)
+    reason = interruption(environment, state)
+    if reason:
+        print(f"tfsbench: run {reason}; results are marked partial", file=sys.stderr, flush=True)
+        if environment.process_exit_code != 2:
+            environment.process_exit_code = 130
     opts = environment.parsed_options
     elapsed = None
     if state.started_at:

@@ -175,7 +175,8 @@ def build_context(
 def comparisons_for(sources: Sequence[Source]) -> list[ComparisonTable]:
     """Each later input against the first (the baseline)."""
     base = sources[0]
-    return [compare_sources(base, other) for other in sources[1:]]
+    tables = [compare_sources(base, other) for other in sources[1:]]
+    return [t for t in tables if t.rows]  # inputs with nothing in common with the baseline are not compared
 
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:

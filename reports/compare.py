@@ -2,10 +2,10 @@
 
 A difference counts only if it is both larger than a noise threshold (5% by default, as asv and
 pyperf do) and statistically significant:
-- latency percentiles: bootstrap over the HDR histograms' counts. Each resample draws N requests
-  from a run's recorded buckets (a multinomial over the bucket counts, merged to 1% wide bins), the percentile is taken from
-  each resample of A and of B, and the 95% percentile interval of the relative difference must
-  exclude zero. Requests are treated as independent, which understates noise on a bursty run; the
+- latency percentiles: bootstrap over the HDR histograms. Each replicate resamples a run's N
+  recorded requests with replacement and takes the percentile (drawn exactly as an order statistic,
+  see `reports.latency.bootstrap_percentile`), for A and for B; the 95% percentile interval of the
+  relative difference must exclude zero. Requests are treated as independent, which understates noise on a bursty run; the
   threshold is the guard against that.
 - throughput: the same bootstrap over the run's per-second counts of successful requests.
 - error rate: a two-proportion z-test (|z| > 1.96) and at least 0.1 percentage points apart.
@@ -23,10 +23,10 @@ import numpy as np
 
 from bench.results import RunResult
 from reports.dataset import Source, config_name, load_of, match_key
-from reports.latency import Buckets, buckets, coarsen, percentiles_from_counts
+from reports.latency import Buckets, bootstrap_percentile, buckets
 
 NOISE_THRESHOLD = 0.05
-RESAMPLES = 400
+RESAMPLES = 2000
 PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9))
 LOWER_IS_BETTER = {"p50", "p90", "p99", "p999", "error_rate", "request_bytes"}
 METRIC_LABELS = {
@@ -41,7 +41,7 @@ METRIC_LABELS = {
 }
 TEST_DESCRIPTION = (
     "A change is significant when it exceeds the noise threshold AND its 95% bootstrap interval "
-    "excludes zero (latency: resampling each run's HDR histogram counts; throughput: resampling its "
+    "excludes zero (latency: resampling each run's requests from its HDR histogram; throughput: resampling its "
     "per-second counts); error rate uses a two-proportion z-test; '~' marks differences within noise."
 )
 
@@ -207,10 +207,7 @@ def _decide(rel: float | None, ci: tuple[float, float] | None, threshold: float)
 
 
 def _resample_percentiles(b: Buckets, rng: np.random.Generator, resamples: int) -> dict[str, np.ndarray]:
-    b = coarsen(b)
-    p = b.counts / b.counts.sum()
-    draws = rng.multinomial(int(b.counts.sum()), p, size=resamples)
-    return {name: percentiles_from_counts(b.values_ms, draws, q) for name, q in PERCENTILES}
+    return {name: bootstrap_percentile(b, q, resamples, rng) for name, q in PERCENTILES}
 
 
 def _percentile_changes(a: RunResult, b: RunResult, rng: np.random.Generator, threshold: float,

@@ -163,6 +163,14 @@ def min_requests_for(percentile: float) -> int:
     return math.ceil(10.0 / tail) if tail > 0 else 0
 
 
+def stability_text(reason: str) -> str:
+    """The engine's stability reason without a leading 'unstable:' (the report adds its own)."""
+    text = (reason or "").strip()
+    if text.lower().startswith("unstable"):
+        text = text[len("unstable"):].lstrip(" :-")
+    return text or "throughput or latency kept changing"
+
+
 def run_warnings(run: RunResult) -> list[str]:
     """Everything about a run that should make a reader distrust or qualify its numbers."""
     s, cfg = run.summary, run.config
@@ -170,7 +178,7 @@ def run_warnings(run: RunResult) -> list[str]:
     if run.partial:
         out.append(f"partial run ({run.partial_reason or 'interrupted'}): only part of the planned load was measured")
     if not s.stable:
-        out.append(f"unstable: {s.stability_reason or 'throughput or latency kept changing'}")
+        out.append(f"unstable: {stability_text(s.stability_reason)}")
     if s.client_saturated:
         out.append(
             f"load generator saturated (CPU {s.client_cpu_pct:.0f}% of a core): latency includes client "
@@ -201,10 +209,61 @@ def run_warnings(run: RunResult) -> list[str]:
         )
     if s.refused_inflight:
         out.append(f"{s.refused_inflight} requests not sent because --max-inflight was reached")
-    for w in run.warnings:
-        if not any(w == o for o in out):
+    already = {"unstable": not s.stable, "saturat": s.client_saturated, "partial": run.partial}
+    for w in run.warnings:  # the run's own warnings, unless they repeat one of the above
+        if not any(key in w.lower() and flag for key, flag in already.items()):
             out.append(w)
     return _dedupe(out)
+
+
+_SEVERITY = ("partial", "no successful", "unstable", "errors", "load generator saturated", "requests (")
+
+
+def _severity(text: str) -> int:
+    for i, prefix in enumerate(_SEVERITY):
+        if text.startswith(prefix) or prefix in text[:40]:
+            return i
+    return len(_SEVERITY) + (1 if text.startswith(("short run", "a few errors", "Locust", "no latency")) else 0)
+
+
+def report_warnings(runs: Iterable[RunResult]) -> list[tuple[str, str]]:
+    """(who, what) for a report: the worst first; per-run notes that repeat across many runs
+    (short runs, Locust rounding, missing histograms) folded into one line each."""
+    folded = {"short run": [], "Locust export": [], "no latency histogram": []}
+    items: list[tuple[int, str, str]] = []
+    for run in runs:
+        who = f"{run.config.label_text()} ({run.config.model})"
+        for w in run_warnings(run):
+            key = next((k for k in folded if w.startswith(k)), None)
+            if key is not None:
+                folded[key].append((who, run.summary.requests, w))
+            else:
+                items.append((_severity(w), who, w))
+    # the same text for many runs (e.g. every run of a quick sweep "unstable: too short") is one line
+    by_text: dict[str, list[tuple[int, str]]] = {}
+    for sev, who, w in items:
+        by_text.setdefault(w, []).append((sev, who))
+    merged: list[tuple[int, str, str]] = []
+    for w, hits in by_text.items():
+        if len(hits) >= 3:
+            names = ", ".join(h[1] for h in hits[:8]) + (f" and {len(hits) - 8} more" if len(hits) > 8 else "")
+            merged.append((hits[0][0], f"{len(hits)} runs", f"{w}: {names}"))
+        else:
+            merged += [(sev, who, w) for sev, who in hits]
+    merged.sort(key=lambda t: t[0])
+    out = [(who, w) for _, who, w in merged]
+    for key, hits in folded.items():
+        if len(hits) == 1:
+            out.append((hits[0][0], hits[0][2]))
+        elif hits:
+            names = ", ".join(h[0] for h in hits[:8]) + (f" and {len(hits) - 8} more" if len(hits) > 8 else "")
+            if key == "short run":
+                what = (f"too few requests for a trustworthy p99 (fewer than {min_requests_for(99.0)}; "
+                        f"the shortest had {min(h[1] for h in hits)}): {names}")
+            else:
+                what = hits[0][2] + f": {names}"
+            out.append((f"{len(hits)} runs", what))
+    return out
 
 
 def _dedupe(items: list[str]) -> list[str]:
@@ -231,6 +290,8 @@ __all__ = [
     "load_sources",
     "match_key",
     "min_requests_for",
+    "report_warnings",
     "run_warnings",
+    "stability_text",
     "series_of",
 ]

@@ -19,7 +19,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from bench.results import RunResult
 from reports import style
-from reports.dataset import kinds_in, knee_index, load_label, load_of, series_of
+from reports.dataset import kinds_in, knee_index, load_label, load_of, series_of, stability_text
 from reports.latency import NINES, buckets, spectrum_ms
 
 MAX_PANEL_COLS = 3
@@ -438,9 +438,21 @@ def timeseries(run: RunResult, title: str | None = None) -> Figure | None:
     pts = sorted(run.timeseries, key=lambda p: p.t_s)
     if len(pts) < 2:
         return None
-    t = [p.t_s for p in pts]
-    ok = [p.requests - p.errors for p in pts]
-    errs = [p.errors for p in pts]
+    # Second t covers [t, t+1). The first (warmup start) and last (window end) seconds may be only
+    # partly covered: rates are per covered second, points sit mid-interval, and slivers under half
+    # a second are left out of the rate line (too few requests to be a rate).
+    warmup_start = -float(run.config.warmup_s or 0.0)
+    end = float(run.summary.measured_s or 0.0)
+    x, covered = [], []
+    for p in pts:
+        lo = max(p.t_s, warmup_start) if p.t_s < 0 else p.t_s
+        hi = min(p.t_s + 1, end) if end and p.t_s < end < p.t_s + 1 else p.t_s + 1
+        lo = lo if lo < hi else p.t_s
+        x.append((lo + hi) / 2)
+        covered.append(max(hi - lo, 1e-9))
+    ok = [(p.requests - p.errors) / c if c >= 0.5 else None for p, c in zip(pts, covered, strict=True)]
+    errs = [p.errors / c if c >= 0.5 else 0.0 for p, c in zip(pts, covered, strict=True)]
+    t = x
     t_arr, ok_arr, err_arr, p50, p99 = _with_gaps(t, ok, errs, [p.p50_ms for p in pts], [p.p99_ms for p in pts])
     has_errors = any(errs)
     nrows = 3 if has_errors else 2
@@ -467,14 +479,16 @@ def timeseries(run: RunResult, title: str | None = None) -> Figure | None:
             ax_err.set_ylim(bottom=0)
         bottom = axes[nrows - 1][0]
         bottom.set_xlabel("time since the start of the measured window (s)")
-        if t[0] < 0:
+        left = min(pts[0].t_s if pts[0].t_s >= 0 else warmup_start, 0.0)
+        right = max(end, pts[-1].t_s + 1 if not end else end)
+        if pts[0].t_s < 0:
             for row in axes:
-                row[0].axvspan(min(t) - 0.5, -0.5, color="#999999", alpha=0.18, lw=0)
-            ax_rps.text(min(t) - 0.4, 0.04, "warmup\n(not measured)", transform=ax_rps.get_xaxis_transform(),
+                row[0].axvspan(left, 0.0, color="#999999", alpha=0.18, lw=0)
+            ax_rps.text(left + 0.05, 0.04, "warmup\n(not measured)", transform=ax_rps.get_xaxis_transform(),
                         fontsize=8, color="#555555", va="bottom")
-        ax_rps.set_xlim(min(t) - 0.5, max(t) + 0.5)
+        ax_rps.set_xlim(left, right)
         s = run.summary
-        status = "stable" if s.stable else f"UNSTABLE: {s.stability_reason}"
+        status = "stable" if s.stable else f"UNSTABLE: {stability_text(s.stability_reason)}"
         model = textwrap.shorten(run.config.model, 40, placeholder="...")
         fig.suptitle(title or f"Time series: {run.config.label_text()} ({model})\n{textwrap.shorten(status, 110)}")
     return fig

@@ -15,7 +15,7 @@ from bench.results import SCHEMA_VERSION, RunResult
 from reports import tables
 from reports.compare import METRIC_LABELS, TEST_DESCRIPTION, ComparisonTable
 from reports.context import FigureOut, ReportContext
-from reports.dataset import load_of, run_warnings
+from reports.dataset import load_of, report_warnings
 from reports.plan import Plan
 
 MAX_WARNINGS_SHOWN = 12
@@ -34,8 +34,9 @@ p.meta, .muted { color: var(--muted); font-size: 13px; }
 nav { font-size: 13px; margin: 10px 0 0; }
 nav a { margin-right: 14px; color: #1f5fbf; text-decoration: none; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 8px 0 4px; }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: right; white-space: nowrap; }
-th { background: var(--alt); font-weight: 600; position: sticky; top: 0; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 7px; text-align: right; white-space: nowrap; }
+th { background: var(--alt); font-weight: 600; position: sticky; top: 0; white-space: normal;
+     vertical-align: bottom; }
 td:first-child, th:first-child { text-align: left; }
 td.text, th.text { text-align: left; white-space: normal; }
 tbody tr:nth-child(even) { background: #fafbfc; }
@@ -90,10 +91,7 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], *, text_cols: Ite
 
 
 def _warnings_section(ctx: ReportContext) -> str:
-    items: list[tuple[str, str]] = []
-    for run in ctx.runs:
-        for w in run_warnings(run):
-            items.append((run.config.label_text() + f" ({run.config.model})", w))
+    items: list[tuple[str, str]] = report_warnings(ctx.runs)
     for section in ctx.sections:
         items += [(section.title, w) for w in section.warnings]
     if ctx.plan is not None:
@@ -216,7 +214,7 @@ def plan_html(plan: Plan) -> str:
 
 
 def comparison_html(table: ComparisonTable, index: int = 0) -> str:
-    metrics = ["throughput_rps", "p50", "p99", "p999", "error_rate"]
+    metrics = ["throughput_rps", "p50", "p99", "error_rate"]
     single = len(table.rows) == 1
     parts = [f'<section id="compare-{index}"><h2>Comparison: {e(table.other_name)} vs {e(table.baseline_name)}</h2>',
              f'<p class="muted">{e(TEST_DESCRIPTION)} Noise threshold {table.noise_threshold:.0%}, '

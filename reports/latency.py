@@ -116,16 +116,17 @@ def spectrum_ms(b: Buckets, max_percentile: float | None = None) -> tuple[np.nda
     return ps, b.values_ms[idx]
 
 
-def coarsen(b: Buckets, rel_width: float = 0.01) -> Buckets:
-    """Merge neighbouring buckets into log-spaced bins `rel_width` wide (each keeps its highest value).
 
-    Resampling cost grows with the number of buckets; differences smaller than 1% are below any
-    threshold a comparison uses, so the bootstrap works on the coarser histogram.
+def bootstrap_percentile(b: Buckets, percentile: float, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """`resamples` bootstrap replicates of a percentile, drawn exactly without materialising requests.
+
+    Resampling N requests with replacement from the recorded ones and taking the r-th smallest is
+    the same as taking the (floor(N * Beta(r, N - r + 1)) + 1)-th smallest recorded value (the
+    order statistics of N uniforms), so each replicate costs one Beta draw and a binary search.
     """
-    if len(b.values_ms) <= 200:
-        return b
-    edges = np.floor(np.log(np.maximum(b.values_ms, 1e-6)) / np.log1p(rel_width)).astype(np.int64)
-    starts = np.flatnonzero(np.r_[True, edges[1:] != edges[:-1]])
-    counts = np.add.reduceat(b.counts, starts)
-    ends = np.r_[starts[1:], len(b.values_ms)] - 1
-    return Buckets(b.values_ms[ends], counts)
+    n = b.total
+    rank = max(1, int(np.ceil(percentile / 100.0 * n)))
+    position = np.floor(n * rng.beta(rank, n - rank + 1, size=resamples)).astype(np.int64) + 1
+    position = np.clip(position, 1, n)
+    idx = np.minimum(np.searchsorted(np.cumsum(b.counts), position), len(b.values_ms) - 1)
+    return b.values_ms[idx]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from reports import tables
 from reports.compare import METRIC_LABELS, TEST_DESCRIPTION, ComparisonTable
 from reports.context import ReportContext
-from reports.dataset import load_of, run_warnings
+from reports.dataset import load_of, report_warnings
 from reports.html import findings
 from reports.plan import Plan
 
@@ -66,7 +66,7 @@ def comparison_markdown(table: ComparisonTable) -> str:
 
 def render_markdown(ctx: ReportContext) -> str:
     out = [f"# {md(ctx.title)}", f"{len(ctx.runs)} runs from {len(ctx.sources)} input(s); generated {md(ctx.generated_at)}."]
-    warns = [(r.config.label_text(), w) for r in ctx.runs for w in run_warnings(r)]
+    warns = report_warnings(ctx.runs)
     if ctx.plan is not None:
         warns += [("plan", w) for w in ctx.plan.warnings]
     for s in ctx.sections:

@@ -21,7 +21,7 @@ from typing import Any
 from bench.results import RunResult
 from bench.slo import Slo
 from payloads.errors import InputError
-from reports.dataset import Source, load_of, min_requests_for
+from reports.dataset import Source, load_of, min_requests_for, stability_text
 
 FORMULA = "replicas = ceil(target / (capacity x (1 - headroom)))"
 ASSUMPTIONS = (
@@ -199,7 +199,7 @@ def _config_plan(
         warnings.append(f"the capacity run has {s.requests} requests, too few to support a {slo.metric} "
                         f"(need ~{min_requests_for(pct)}): run longer")
     if not s.stable:
-        warnings.append(f"the capacity run was unstable ({s.stability_reason})")
+        warnings.append(f"the capacity run was unstable ({stability_text(s.stability_reason)})")
     if best_run.config.source == "locust":
         warnings.append("the capacity run is a Locust export: percentiles are rounded")
     if best_point is points[-1] and open_loop is False:

@@ -114,6 +114,10 @@ class TargetApp:
             self._faults = FaultInjector(options.faults, time.monotonic())
             self._stall = options.faults.stall is not None
         self._schedulers: dict[tuple[str, int, str], BatchScheduler] = {}
+        # Only awaiting runs (service time, batching) can overrun the deadline; plain numpy cannot.
+        self._timeout_s = options.timeout_ms / 1000.0
+        self._timed = options.service_time is not None or options.batching is not None
+        self._threads = asyncio.Semaphore(options.num_threads) if options.num_threads else None
 
     # ---------------------------------------------------------------------------------------- entry
 
@@ -201,6 +205,9 @@ class TargetApp:
         chunks: list[bytes] = []
         total = 0
         try:
+            if length is not None:  # the common case: one read of a known, allowed size
+                body = await request.content.readexactly(length) if length else b""
+                return self._maybe_inflate(request, body, model_name)
             while True:
                 chunk = await request.content.readany()
                 if not chunk:
@@ -215,8 +222,14 @@ class TargetApp:
             _force_close(request)
             raise ServingError("INVALID_ARGUMENT", f"Failed to read request body: {type(exc).__name__}") from None
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        encoding = request.headers.get("Content-Encoding", "").strip().lower()
-        if encoding in ("", "identity"):
+        return self._maybe_inflate(request, body, model_name)
+
+    def _maybe_inflate(self, request: web.BaseRequest, body: bytes, model_name: str | None) -> bytes:
+        encoding = request.headers.get("Content-Encoding")
+        if not encoding:
+            return body
+        encoding = encoding.strip().lower()
+        if encoding == "identity":
             return body
         return self._inflate(body, encoding, model_name)
 
@@ -276,7 +289,11 @@ class TargetApp:
                 default_signature=DEFAULT_SIGNATURE,
                 max_depth=self.options.max_json_depth,
             )
-            outputs = await self._predict(servable, decoded.signature.name, decoded.inputs)
+            if self._threads is not None:
+                async with self._threads:
+                    outputs = await self._run(servable, decoded.signature.name, decoded.inputs)
+            else:
+                outputs = await self._run(servable, decoded.signature.name, decoded.inputs)
             payload = encode_response(outputs, decoded.format)
         except ServingError as exc:
             self.metrics.count_request(route.name, exc.code)
@@ -295,6 +312,18 @@ class TargetApp:
         if decision is not None and decision.kind is not None:
             return await self._faulty_response(request, decision, payload)
         return web.Response(body=payload, headers=self._json_headers)
+
+    async def _run(
+        self, servable: Servable, signature_name: str, inputs: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """The model run under TF Serving's run timeout (DEADLINE_EXCEEDED, HTTP 504)."""
+        if not self._timed:
+            return await self._predict(servable, signature_name, inputs)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await self._predict(servable, signature_name, inputs)
+        except TimeoutError:
+            raise ServingError("DEADLINE_EXCEEDED", "Timed out waiting for notification") from None
 
     async def _predict(
         self, servable: Servable, signature_name: str, inputs: Mapping[str, np.ndarray]

@@ -80,7 +80,7 @@ async def _closed_loop(url: str, body: bytes, connections: int, duration_s: floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    from server.testing import serve_subprocess
+    from server.testing import serve_process
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per case (default 10)")
@@ -94,15 +94,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {platform.node()} cpus={os.cpu_count()} python={platform.python_version()} "
           f"client={'wrk' if use_wrk else 'aiohttp'} serve_args={' '.join(serve_args)} "
           f"load={os.getloadavg()[0]:.1f}")
-    with serve_subprocess(*serve_args) as base_url:
+    with serve_process(*serve_args) as server:
         for model, batch, body, connections in cases:
-            url = f"{base_url}/v1/models/{model}:predict"
+            url = f"{server.base_url}/v1/models/{model}:predict"
+            cpu_before_s = server.cpu_s()
             if use_wrk:
                 rate = run_wrk(url, body, connections, args.duration)
             else:
                 rate = asyncio.run(_closed_loop(url, body, connections, args.duration))
+            requests = rate * args.duration
+            cpu_us = (server.cpu_s() - cpu_before_s) / requests * 1e6 if requests else 0.0
+            # CPU per request is what the target costs, whatever else the machine runs (main process only)
             print(f"{model:8s} batch={batch:<3d} body={len(body):>6d} B connections={connections:<3d} "
-                  f"{rate:9.0f} req/s {rate * batch:9.0f} instances/s")
+                  f"{rate:9.0f} req/s {rate * batch:9.0f} instances/s  server CPU {cpu_us:7.0f} us/request")
     return 0
 
 

@@ -103,6 +103,8 @@ def parse_batching_file(path: str) -> BatchingOptions:
             text = handle.read()
     except OSError as exc:
         raise InputError(f"--batching-parameters-file: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"--batching-parameters-file: {path}: not UTF-8 text") from None
     values: dict[str, int] = {}
     pattern = re.compile(r"(\w+)\s*\{\s*value\s*:\s*(-?\d+)\s*\}")
     for key, value in pattern.findall(text):
@@ -126,9 +128,17 @@ class ServerOptions:
     batching: BatchingOptions | None = None
     faults: FaultPlan = field(default_factory=FaultPlan)
     seed: int = 0
+    # TF Serving's --rest_api_num_threads: requests processed at once (the rest wait their turn);
+    # None = no limit. And --rest_api_timeout_in_ms: a model run longer than this answers 504.
+    num_threads: int | None = None
+    timeout_ms: int = 30_000
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_decompressed_bytes", "max_json_depth"):
+        if self.num_threads is not None and (
+            not isinstance(self.num_threads, int) or isinstance(self.num_threads, bool) or self.num_threads < 1
+        ):
+            raise InputError(f"num_threads must be a positive integer, got {self.num_threads!r}")
+        for name in ("max_body_bytes", "max_decompressed_bytes", "max_json_depth", "timeout_ms"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")

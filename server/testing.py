@@ -33,11 +33,15 @@ _LISTENING_RE = re.compile(r"listening on (http://\S+)")
 class ServerThread:
     """An embedded server on its own event loop in a daemon thread."""
 
-    def __init__(self, registry: ModelRegistry | None = None, **options: object) -> None:
+    def __init__(
+        self, registry: ModelRegistry | None = None, *, host: str = "127.0.0.1", port: int = 0, **options: object
+    ) -> None:
         from server.options import make_options
 
         self.options = make_options(**options)  # bad options fail here, in the caller's thread
         self._registry = registry
+        self._host = host
+        self._port = port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready: queue.Queue = queue.Queue(maxsize=1)
@@ -66,7 +70,7 @@ class ServerThread:
         async def main() -> None:
             self._stop = asyncio.Event()
             try:
-                running = await start(self._registry, self.options)
+                running = await start(self._registry, self.options, host=self._host, port=self._port)
             except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
                 self._ready.put(exc)
                 return
@@ -98,9 +102,14 @@ class ServerThread:
 
 
 @contextmanager
-def serve_in_thread(registry: ModelRegistry | None = None, **options: object) -> Iterator[str]:
-    """Yield the base URL of an embedded target on 127.0.0.1 (port 0); stop it cleanly on exit."""
-    server = ServerThread(registry, **options)
+def serve_in_thread(
+    registry: ModelRegistry | None = None, *, host: str = "127.0.0.1", port: int = 0, **options: object
+) -> Iterator[str]:
+    """Yield the base URL of an embedded target on 127.0.0.1 (port 0: a free one); stop it on exit.
+
+    Pass `port=` the port of a stopped server to restart "the same" target (kill/restart tests).
+    """
+    server = ServerThread(registry, host=host, port=port, **options)
     server.start()
     try:
         yield server.base_url
@@ -108,13 +117,30 @@ def serve_in_thread(registry: ModelRegistry | None = None, **options: object) ->
         server.stop()
 
 
-@contextmanager
-def serve_subprocess(*extra_args: str, timeout_s: float = 60.0) -> Iterator[str]:
-    """Run `python -m tfsbench serve --port 0 *extra_args`; yield its URL; kill it by PID on exit.
+class ServeProcess:
+    """A running `tfsbench serve` subprocess: its URL and PID (see `serve_subprocess`)."""
 
-    Its stdout is drained by a thread and its stderr goes to a temporary file, so a chatty server
-    can never block on a full pipe.
-    """
+    def __init__(self, base_url: str, proc: subprocess.Popen) -> None:
+        self.base_url = base_url
+        self.proc = proc
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) used so far by the server process (Linux /proc), or 0.0."""
+        try:
+            with open(f"/proc/{self.pid}/stat", encoding="ascii") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+
+@contextmanager
+def serve_process(*extra_args: str, timeout_s: float = 60.0) -> Iterator[ServeProcess]:
+    """Like `serve_subprocess`, but yields the ServeProcess (URL, PID, CPU time)."""
     cmd = [sys.executable, "-m", "tfsbench", "serve", "--port", "0", *extra_args]
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
@@ -131,9 +157,21 @@ def serve_subprocess(*extra_args: str, timeout_s: float = 60.0) -> Iterator[str]
         try:
             lines: queue.Queue = queue.Queue()
             threading.Thread(target=_drain, args=(proc.stdout, lines), daemon=True).start()
-            yield _await_listening(proc, lines, stderr, timeout_s)
+            yield ServeProcess(_await_listening(proc, lines, stderr, timeout_s), proc)
         finally:
             _terminate(proc)
+
+
+@contextmanager
+def serve_subprocess(*extra_args: str, timeout_s: float = 60.0) -> Iterator[str]:
+    """Run `python -m tfsbench serve --port 0 *extra_args`; yield its URL; kill it by PID on exit.
+
+    A later `--port N` in `extra_args` wins over `--port 0` (to restart a target on the same port).
+    Its stdout is drained by a thread and its stderr goes to a temporary file, so a chatty server
+    can never block on a full pipe.
+    """
+    with serve_process(*extra_args, timeout_s=timeout_s) as server:
+        yield server.base_url
 
 
 def _drain(stream: IO[str], lines: queue.Queue) -> None:

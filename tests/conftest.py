@@ -6,7 +6,8 @@
   the test. Options are `server.options.make_options` keywords, strings parsed as on the command line:
   `tfs_server(enable_cors=True)`, `tfs_server(faults="status=503:0.1,seed=3")`,
   `tfs_server(batching="max_batch_size=8,batch_timeout_micros=2000")`, `tfs_server(service_time="exp:5ms")`,
-  `tfs_server(max_body_bytes=1024)`. It returns the base URL.
+  `tfs_server(num_threads=4, timeout_ms=500)`, `tfs_server(max_body_bytes=1024)`, `tfs_server(port=N)` (restart
+  on a known port), `tfs_server(registry=ModelRegistry(...))`. It returns the base URL.
 """
 
 from __future__ import annotations

@@ -300,3 +300,12 @@ def test_markdown_summary_is_a_table_with_the_verdict() -> None:
     assert "bootstrap" in md
     text = gates.render_text(_outcome())
     assert text.splitlines()[-1] == "check: FAILED: 2 of 6 checks failed"
+
+
+def test_a_new_model_version_is_compared_not_refused() -> None:
+    base = make_run(seed=1)
+    cur = make_run(seed=2)
+    base = dataclasses.replace(base, config=dataclasses.replace(base.config, version=6))
+    cur = dataclasses.replace(cur, config=dataclasses.replace(cur.config, version=7))
+    outcome = gates.check_results([cur], [], baseline=[base])
+    assert outcome.checks and any("model version 7 vs baseline 6" in n for n in outcome.notes)

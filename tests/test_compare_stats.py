@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from reports_fixtures import run_cli
-from reports_fixtures import synth  # noqa: F401
+import pytest
+from reports_fixtures import (
+    run_cli,
+    synth,  # noqa: F401
+)
 
 from reports.compare import compare_pair, compare_runs
 from reports.dataset import all_runs, load_sources
-from reports.latency import buckets, coarsen
+from reports.latency import bootstrap_percentile, buckets
 from reports.synthetic import make_run
 
 
@@ -47,12 +50,16 @@ def test_same_seed_different_histograms_differ_only_within_noise() -> None:
     assert not changes["p50"].significant
 
 
-def test_coarsening_keeps_counts_and_percentiles_within_one_percent() -> None:
+def test_exact_order_statistic_bootstrap_matches_resampling_requests() -> None:
     b = buckets(make_run("image", 8, concurrency=16).histogram)
-    c = coarsen(b)
-    assert c.total == b.total and len(c.values_ms) < len(b.values_ms)
-    for q in (50, 90, 99, 99.9):
-        assert abs(c.percentile_ms(q) - b.percentile_ms(q)) <= 0.011 * b.percentile_ms(q)
+    rng = np.random.default_rng(1)
+    fast = bootstrap_percentile(b, 99.0, 2000, rng)
+    requests = np.repeat(b.values_ms, b.counts)
+    slow = np.array([np.sort(rng.choice(requests, size=requests.size))[int(np.ceil(0.99 * requests.size)) - 1]
+                     for _ in range(300)])
+    assert np.median(fast) == pytest.approx(np.median(slow), rel=0.02)
+    assert np.percentile(fast, 97.5) - np.percentile(fast, 2.5) == pytest.approx(
+        np.percentile(slow, 97.5) - np.percentile(slow, 2.5), rel=0.35)
 
 
 def test_sweeps_are_matched_by_configuration_and_load(synth) -> None:  # noqa: F811

@@ -67,7 +67,7 @@ def locust_ui(tfs_url, tmp_path):
     )
     try:
         _wait_http(f"http://127.0.0.1:{port}/", 30)
-        yield f"http://127.0.0.1:{port}", tmp_path / "locust-ui.log"
+        yield f"http://127.0.0.1:{port}", tmp_path / "locust-ui.log", tfs_url
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -78,7 +78,7 @@ def locust_ui(tfs_url, tmp_path):
 def test_web_ui_custom_parameters_swarm_and_payload_tab(locust_ui):
     from playwright.sync_api import expect, sync_playwright
 
-    base, log_path = locust_ui
+    base, log_path, tfs_url = locust_ui
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -95,6 +95,13 @@ def test_web_ui_custom_parameters_swarm_and_payload_tab(locust_ui):
             page.fill("input[name=batchSize]", "0")
             page.get_by_role("button", name="Start").click()
             expect(page.get_by_text("--batch-size: must be >= 1, got 0")).to_be_visible(timeout=10_000)
+            page.fill("input[name=host]", f"http://127.0.0.1:{_free_port()}")
+            page.fill("input[name=batchSize]", "4")
+            page.get_by_role("button", name="Start").click()
+            expect(page.get_by_text(re.compile(r"--host: cannot reach http://127\.0\.0\.1:\d+"))).to_be_visible(
+                timeout=10_000
+            )
+            page.fill("input[name=host]", tfs_url)
             page.fill("input[name=model]", "no_such_model")
             page.fill("input[name=batchSize]", "4")
             page.get_by_role("button", name="Start").click()
@@ -137,7 +144,7 @@ def test_web_ui_custom_parameters_swarm_and_payload_tab(locust_ui):
             page.screenshot(path=str(ARTIFACTS / "locust-ui.png"), full_page=True)
 
             page.get_by_role("button", name="Stop").click()
-            expect(page.get_by_text("STOPPED").first).to_be_visible(timeout=15_000)
+            expect(page.get_by_text("STOPPED").first).to_be_visible(timeout=40_000)
         finally:
             browser.close()
     assert "Traceback" not in log_path.read_text()

@@ -132,7 +132,6 @@ def test_headless_gates_set_exit_code_and_say_which_bound_failed(tfs_url, tmp_pa
     [
         (["--kind", "video"], "argument --kind: invalid choice: 'video'"),
         (["--batch-size", "0"], "--batch-size: must be >= 1, got 0"),
-        (["--batch-size", "many"], "--batch-size: expected an integer, got 'many'"),
         (["--model", "nosuch"], "--model: "),
         (["-H", "http://127.0.0.1:{dead}"], "--host: cannot reach"),
     ],
@@ -152,7 +151,7 @@ def test_processes_two(tfs_url, tmp_path):
     prefix = tmp_path / "proc"
     code, log = run_locust(
         ["--headless", "-H", tfs_url, "--model", "image", "--kind", "image", "--batch-size", "2",
-         "--image-size", "32x32", "-u", "4", "-r", "10", "-t", "4s", "--processes", "2",
+         "--image-size", "32x32", "-u", "4", "-r", "10", "-t", "3s", "--processes", "2",
          "--csv", str(prefix), "--only-summary"],
         tmp_path,
     )
@@ -177,7 +176,7 @@ def test_master_with_two_workers_aggregates_payload_metrics(tfs_url, tmp_path):
         code, log = run_locust(
             ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--expect-workers", "2",
              "--expect-workers-max-wait", "30", "--headless", "-H", tfs_url, "--model", "text", "--kind", "text",
-             "--batch-size", "4", "-u", "4", "-r", "10", "-t", "4s", "--csv", str(prefix), "--only-summary"],
+             "--batch-size", "4", "-u", "4", "-r", "10", "-t", "3s", "--csv", str(prefix), "--only-summary"],
             tmp_path, name="master",
         )
         for w in workers:

@@ -225,3 +225,54 @@ def test_export_bad_input(tmp_path):
     (tmp_path / "bad.json").write_text("{nope")
     with pytest.raises(InputError, match="not JSON"):
         export.export(json_path=str(tmp_path / "bad.json"))
+
+
+def _cli(*args: str):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run(
+        [sys.executable, "-m", "tfsbench", "locust-export", *args], cwd=root, capture_output=True, text=True,
+        timeout=60, env=dict(os.environ, PYTHONPATH=str(root)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--out", "x"), "one of the arguments --csv-prefix --json is required"),
+        (("--csv-prefix", "p", "--json", "f", "--out", "x"), "not allowed with argument"),
+        (("--csv-prefix", "{tmp}/missing", "--out", "{tmp}/o.json"), "missing_stats.csv: no such file"),
+        (("--csv-prefix", "{tmp}/run", "--out", "{tmp}/o.json", "--batch-size", "0"), "--batch-size: must be >= 1"),
+        (("--csv-prefix", "{tmp}/run", "--out", "{tmp}/o.json", "--kind", "video"), "unknown kind 'video'"),
+        (("--csv-prefix", "{tmp}/run", "--out", "{tmp}/o.json"), "give --model"),
+        (("--csv-prefix", "{tmp}/run", "--out", "{tmp}/o.json", "--model", "m", "--name", "x"), "--name: no request"),
+        (("--csv-prefix", "{tmp}/bad", "--out", "{tmp}/o.json", "--model", "m"), "bad_tfsbench.json: corrupt JSON"),
+        (("--json", "{tmp}/run_stats.csv", "--out", "{tmp}/o.json"), "not JSON"),
+    ],
+)
+def test_locust_export_cli_bad_input_is_one_line_exit_2(tmp_path, args, needle):
+    (tmp_path / "run_stats.csv").write_text(STATS_CSV)
+    (tmp_path / "bad_stats.csv").write_text(STATS_CSV)
+    (tmp_path / "bad_tfsbench.json").write_text("{")
+    proc = _cli(*(a.format(tmp=tmp_path) for a in args))
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_locust_export_cli_writes_a_loadable_result(tmp_path):
+    (tmp_path / "run_stats.csv").write_text(STATS_CSV)
+    (tmp_path / "run_failures.csv").write_text(FAILURES_CSV)
+    proc = _cli("--csv-prefix", str(tmp_path / "run"), "--out", str(tmp_path / "o.json"), "--model", "numeric",
+                "--users", "4")
+    assert proc.returncode == 0, proc.stderr
+    assert "numeric b=8 columnar c=4" in proc.stdout
+    from bench.results import load_result
+
+    r = load_result(tmp_path / "o.json")
+    assert r.config.concurrency == 4 and r.summary.errors == {"http_503": 20, "timeout": 10}

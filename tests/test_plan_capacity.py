@@ -6,8 +6,10 @@ import json
 import math
 
 import pytest
-from reports_fixtures import run_cli
-from reports_fixtures import synth  # noqa: F401
+from reports_fixtures import (
+    run_cli,
+    synth,  # noqa: F401
+)
 
 from bench.slo import parse_slo
 from payloads.errors import InputError

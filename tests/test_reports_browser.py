@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reports_fixtures import ROOT
-from reports_fixtures import synth  # noqa: F401
+from reports_fixtures import (
+    ROOT,
+    synth,  # noqa: F401
+)
 
 from bench.slo import parse_slo
 from reports.build import build_report

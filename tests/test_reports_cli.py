@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from reports_fixtures import run_cli, write_doc
-from reports_fixtures import synth  # noqa: F401
+from reports_fixtures import (
+    run_cli,
+    synth,  # noqa: F401
+    write_doc,
+)
 
 
 def test_report_writes_everything(synth, tmp_path) -> None:  # noqa: F811

@@ -9,7 +9,6 @@ import math
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
-from reports_fixtures import *  # noqa: F403
 from reports_fixtures import synth  # noqa: F401
 
 from bench.results import TimePoint

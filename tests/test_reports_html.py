@@ -7,8 +7,10 @@ import io
 import re
 
 import pytest
-from reports_fixtures import XSS
-from reports_fixtures import synth  # noqa: F401
+from reports_fixtures import (
+    XSS,
+    synth,  # noqa: F401
+)
 
 from bench.slo import parse_slo
 from reports.build import build_report

@@ -104,7 +104,8 @@ def test_payload_the_model_rejects_is_one_line_exit_2(tfs_url: str, tmp_path: Pa
     assert not out.exists()
 
 
-def _start_and_wait_for_load(args: list[str], new_session: bool = False) -> tuple[subprocess.Popen[str], list[str]]:
+def _start_and_wait_for_load(args: list[str], new_session: bool = False,
+                             ) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
     proc = subprocess.Popen([sys.executable, "-m", "tfsbench", "run", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=new_session)
     lines: queue.Queue[str] = queue.Queue()
@@ -120,7 +121,7 @@ def _start_and_wait_for_load(args: list[str], new_session: bool = False) -> tupl
         line = lines.get(timeout=60)
         seen.append(line)
         if " measure: " in line:
-            return proc, seen
+            return proc, lines
 
 
 @pytest.mark.parametrize(("sig", "processes"), [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 2)])
@@ -129,7 +130,7 @@ def test_interrupt_writes_a_partial_result_and_exits_130(tfs_url: str, tmp_path:
     out = tmp_path / "partial.json"
     args = ["--url", tfs_url, "--model", "numeric", "--concurrency", "2", "--duration", "60s", "--warmup", "0s",
             "--processes", str(processes), "--out", str(out)]
-    proc, _ = _start_and_wait_for_load(args, new_session=processes > 1)
+    proc, _lines = _start_and_wait_for_load(args, new_session=processes > 1)
     try:
         if processes > 1:
             os.killpg(proc.pid, sig)  # like Ctrl-C in a terminal: the whole process group gets it
@@ -152,21 +153,28 @@ def test_interrupt_writes_a_partial_result_and_exits_130(tfs_url: str, tmp_path:
     assert "PARTIAL" in stdout
 
 
-def test_second_interrupt_exits_at_once(tfs_url: str, tmp_path: Path) -> None:
+def test_second_interrupt_exits_at_once(tfs_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url = tfs_server(faults="delay=3s:1.0")  # every request takes 3 s: the grace period is still running
     out = tmp_path / "never.json"
-    args = ["--url", tfs_url, "--model", "numeric", "--concurrency", "2", "--duration", "60s", "--warmup", "0s",
+    args = ["--url", url, "--model", "numeric", "--concurrency", "2", "--duration", "60s", "--warmup", "0s",
             "--out", str(out)]
-    proc, _ = _start_and_wait_for_load(args)
+    proc, lines = _start_and_wait_for_load(args)
     try:
         proc.send_signal(signal.SIGINT)
-        assert proc.stderr is not None
-        # the first interrupt is acknowledged before the second is sent (signals do not queue)
-        stderr_lines = proc.stderr  # the pump thread owns the pipe; wait on its output instead
-        del stderr_lines
+        while "stopping" not in lines.get(timeout=30):  # acknowledged (signals do not queue)
+            pass
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        proc.wait(timeout=10)
+        rest = []
+        try:  # the pump thread may still be delivering the last lines
+            while not any("second SIGINT" in line for line in rest):
+                rest.append(lines.get(timeout=5))
+        except queue.Empty:
+            pass
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 130
+    assert any("second SIGINT" in line for line in rest)
+    assert not out.exists()

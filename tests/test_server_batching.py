@@ -113,3 +113,42 @@ def test_batching_parameters_file(tmp_path):
         parse_batching_file(str(path))
     with pytest.raises(InputError, match="cannot read"):
         parse_batching_file(str(tmp_path / "missing.txt"))
+
+
+def test_make_options_parses_friendly_values_and_rejects_unknown_keys():
+    from server.options import ServiceTime, make_options
+
+    options = make_options(faults="status=503:0.1", service_time="exp:2ms", batching={"max_batch_size": 4},
+                           enable_cors=True)
+    assert options.faults.statuses[0].status == 503
+    assert options.service_time == ServiceTime(0.002, "exp")
+    assert options.batching == BatchingOptions(max_batch_size=4)
+    assert make_options(batching=True).batching == BatchingOptions()
+    with pytest.raises(InputError, match="unknown server option"):
+        make_options(enable_corz=True)
+    with pytest.raises(InputError, match="max_body_bytes must be a positive integer"):
+        make_options(max_body_bytes=0)
+
+
+def test_num_threads_serialises_model_runs(tfs_server):
+    url = tfs_server(service_time="300ms", num_threads=1)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(3) as pool:
+        statuses = [s for s, _ in pool.map(lambda _: predict(url, [[1, 2, 3, 4]]), range(3))]
+    assert statuses == [200] * 3
+    assert time.perf_counter() - start >= 0.85  # one at a time: 3 x 300 ms
+
+
+def test_run_timeout_answers_504_deadline_exceeded(tfs_server):
+    url = tfs_server(service_time="2s", timeout_ms=200)
+    start = time.perf_counter()
+    status, doc = predict(url, [[1, 2, 3, 4]])
+    assert (status, doc) == (504, {"error": "Timed out waiting for notification"})
+    assert time.perf_counter() - start < 1.9
+    text = http_request(url, "GET", "/monitoring/prometheus/metrics")[2].decode()
+    assert ':tensorflow:serving:request_count{model_name="numeric",status="DEADLINE_EXCEEDED"} 1' in text
+
+
+def test_run_timeout_with_batching(tfs_server):
+    url = tfs_server(batching="max_batch_size=4", service_time="1s", timeout_ms=100)
+    assert predict(url, [[1, 2, 3, 4]])[0] == 504

@@ -92,12 +92,16 @@ def test_port_in_use_is_one_line_exit_2():
         (["--max-body-bytes", "lots"], "is not a size"),
         (["--max-json-depth", "0"], "positive integer"),
         (["--workers", "0"], "positive integer"),
+        (["--rest-api-num-threads", "0"], "positive integer"),
+        (["--rest-api-timeout-ms", "soon"], "is not an integer"),
         (["--batching", "max_batch_size=4", "--batching-parameters-file", "x.txt"], "give one, not both"),
         (["--batching-parameters-file", "/nonexistent/batching.txt"], "cannot read"),
         (["--model-name", "m"], "go together"),
         (["--model-name", "m", "--model-base-path", "/nonexistent/models"], "is not a directory"),
         (["--model-name", "bad name!", "--model-base-path", "/tmp"], "is not a model name"),
         (["--bogus"], "unrecognized arguments"),
+        (["--host", "nonexistent.invalid", "--port", "0"], "cannot listen on nonexistent.invalid:0"),
+        (["--host", "8.8.8.8", "--port", "0"], "cannot listen on 8.8.8.8:0"),
     ],
 )
 def test_bad_flags_one_line_exit_2(args, fragment):
@@ -137,3 +141,28 @@ def test_serving_demo_models_never_imports_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_restart_on_the_same_port():
+    from urllib.parse import urlsplit
+
+    with serve_subprocess() as url:
+        port = urlsplit(url).port
+        assert http_request(url, "GET", "/v1/models/numeric")[0] == 200
+    with pytest.raises(ConnectionError):
+        http_request(url, "GET", "/v1/models/numeric", timeout_s=5)
+    with serve_subprocess("--port", str(port)) as again:
+        assert again == url
+        assert http_request(again, "GET", "/v1/models/numeric")[0] == 200
+
+
+def test_thread_server_restart_on_the_same_port():
+    from urllib.parse import urlsplit
+
+    from server.testing import serve_in_thread
+
+    with serve_in_thread() as url:
+        port = urlsplit(url).port
+    with serve_in_thread(port=port, enable_cors=True) as again:
+        assert again == url
+        assert http_request(again, "GET", "/v1/models/text")[1]["access-control-allow-origin"] == "*"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -120,3 +121,49 @@ def test_fuzz_predict_never_5xx(tfs_url, model, doc, cut, raw, mode):
 
 def test_still_alive_after_fuzzing(tfs_url):
     assert_alive(tfs_url)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"POST /v1/models/numeric:predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"POST /v1/models/numeric:predict HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+        b"POST /v1/models/numeric:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,  # a TLS ClientHello on the plain port
+    ],
+)
+def test_broken_http_is_refused_and_server_survives(tfs_url, raw):
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(tfs_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        try:
+            sock.sendall(raw)
+            reply = sock.recv(200)
+        except ConnectionError:
+            reply = b""
+    assert reply == b"" or re.match(rb"HTTP/1\.[01] 4\d\d ", reply), reply
+    assert_alive(tfs_url)
+
+
+def test_chunked_body_without_length_is_read_with_the_limit(tfs_server):
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = tfs_server(max_body_bytes=300)
+    parts = urlsplit(url)
+
+    def send_chunked(chunks):
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        try:
+            conn.request("POST", "/v1/models/numeric:predict", body=iter(chunks), encode_chunked=True)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    assert send_chunked([b'{"instances": ', b"[[1, 2, 3, 4]]}"])[0] == 200
+    status, body = send_chunked([b'{"instances": [' + b"[1, 2, 3, 4], " * 30, b"[1, 2, 3, 4]]}"])
+    assert status == 413 and "more than 300 bytes" in json.loads(body)["error"]

@@ -222,3 +222,17 @@ def test_tfsbench_run_records_the_server_view(tfs_server: Callable[..., str], tm
     assert abs(server["requests"] - result.summary.ok) <= 4
     assert server["latency_ms"]["mean"] >= 1.0  # the 1 ms service time is inside the server's clock
     assert server["latency_ms"]["mean"] <= result.summary.latency_ms.mean + 0.5
+
+
+def test_optional_per_window_scrapes(tfs_url: str) -> None:
+    run = make_run(n=50)
+    config = dataclasses.replace(run.config, url=tfs_url, warmup_s=0.0, extra={"server_metrics_window_s": 0.2})
+    win = sm.window(config, time.perf_counter)
+    deadline = time.monotonic() + 30
+    while len(win.scrapes) < 2 and time.monotonic() < deadline:
+        _predict(tfs_url, 2)
+    result = win.attach(dataclasses.replace(run, config=config))
+    windows = result.server["windows"]
+    assert len(windows) >= 3
+    assert sum(w["requests"] for w in windows) == result.server["requests"]
+    assert [w["t_s"] for w in windows] == sorted(w["t_s"] for w in windows)

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("b", metavar="B", help="candidate: run file, sweep or search directory")
     p.add_argument("--noise", type=_fraction_arg, default=0.05,
                    help="changes smaller than this are within noise (default 0.05 = 5%%)")
-    p.add_argument("--resamples", type=_resamples_arg, default=400, help="bootstrap resamples (default 400)")
+    p.add_argument("--resamples", type=_resamples_arg, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--out", metavar="DIR", help="also write a report (report.html with the comparison) here")
     p.set_defaults(func=run)
 

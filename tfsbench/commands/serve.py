@@ -111,6 +111,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "num_batch_threads, max_enqueued_batches (503 when the queue is full)")
     p.add_argument("--batching-parameters-file", default=None, metavar="FILE",
                    help="TF Serving's batching parameters file (text proto), instead of --batching")
+    p.add_argument("--rest-api-num-threads", type=_validator(_positive_int, "threads"), default=None, metavar="N",
+                   help="requests processed at once, like TF Serving's --rest_api_num_threads; the rest wait "
+                        "(default: no limit)")
+    p.add_argument("--rest-api-timeout-ms", type=_validator(_positive_int, "timeout"), default=30000, metavar="MS",
+                   help="model run deadline, like --rest_api_timeout_in_ms (default 30000); past it: 504")
     p.add_argument("--faults", type=_validator(_faults, "faults"), default=None, metavar="SPEC",
                    help="inject faults, e.g. 'status=503:5%%,delay=exp:20ms:0.1,stall=1s/10s,reset=1%%' "
                         "(see README: serve)")
@@ -144,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
         "batching": batching,
         "faults": args.faults,
         "seed": args.seed,
+        "num_threads": args.rest_api_num_threads,
+        "timeout_ms": args.rest_api_timeout_ms,
     }
     if args.max_body_bytes is not None:
         overrides["max_body_bytes"] = args.max_body_bytes
@@ -178,7 +185,8 @@ def run(args: argparse.Namespace) -> int:
                              f"num_batch_threads={b.num_batch_threads} max_enqueued_batches={b.max_enqueued_batches}")
         service = options.service_time.describe() if options.service_time else "none"
         print(f"  models: {models_text}", flush=True)
-        print(f"  cors: {'on' if options.enable_cors else 'off'}  batching: {batching_text}  "
+        threads = options.num_threads or "unlimited"
+        print(f"  cors: {'on' if options.enable_cors else 'off'}  threads: {threads}  batching: {batching_text}  "
               f"service time: {service}  faults: {options.faults.describe()}  workers: {args.workers} "
               f"(pid {os.getpid()})", flush=True)
         if args.host not in ("127.0.0.1", "::1", "localhost"):
