@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
+# The tests include the SavedModel backend, so they install the `tf` extra (tensorflow-cpu) too.
+TEST_EXTRAS ?= dev,tf
 
 .PHONY: demo test lint selfbench clean
 
@@ -16,7 +18,7 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $@
 
 $(DEVSTAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[$(TEST_EXTRAS)]'
 	touch $(STAMP) $@
 
 demo: $(STAMP)

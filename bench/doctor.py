@@ -381,7 +381,9 @@ def check_body(body: bytes, meta: Any, signature: str | None, source: str) -> li
                                     "make the body match the signature listed above"))
         findings.extend(h for h in hints if h.status == WARN)
         return findings
-    shapes = ", ".join(f"{k} {list(v.shape)} {v.dtype}" for k, v in decoded.inputs.items())
+    from payloads.signature import dtype_for_numpy
+
+    shapes = ", ".join(f"{k} {list(v.shape)} {dtype_for_numpy(v.dtype)}" for k, v in decoded.inputs.items())
     fits = f"{decoded.format} format, batch {decoded.batch_size}, signature {decoded.signature.name}: {shapes}"
     plain = [h for h in hints if h.status == FAIL]
     if plain:  # valid JSON for TF Serving, but not what the model needs (e.g. base64 text as bytes)

@@ -10,11 +10,13 @@ stall shows up in full in the percentiles. How late each request actually left i
 lag; a request more than 1 ms late counts as late. When --max-inflight requests are already in
 flight, a due arrival is refused and counted (never dropped silently, never queued into a burst).
 
-Timers: the event loop's timers have 1 ms resolution (libuv) and fire up to a millisecond early or
-late, so the dispatcher sleeps on a timer until 1.5 ms before the next arrival and then yields to the
-loop, checking the clock, until it is due (responses keep being processed meanwhile). That keeps the
-lag in microseconds; the idle part of that spinning is measured and not counted as client CPU, so
-it does not look like a saturated client. At high rates the loop is busy with I/O anyway.
+Timers: the event loop's own timers have 1 ms resolution (libuv) and fire up to a millisecond early
+or late, far too coarse for a schedule whose lag should stay under a millisecond. On Linux the
+dispatcher therefore sleeps on a timerfd armed at the absolute intended time (CLOCK_MONOTONIC, the
+clock behind time.perf_counter) and registered with the event loop, so responses keep flowing while
+it waits and it wakes within tens of microseconds, without spinning. Elsewhere it sleeps on the
+loop's timer until 1.5 ms before the arrival, then yields to the loop until it is due (spinning that
+is measured and not counted as client CPU).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ ARRIVALS = ("constant", "poisson")
 STOP_GRACE_S = 2.0  # an interrupted run waits this long for requests in flight
 SPIN_S = 0.0015  # open loop: stop sleeping on a timer this long before an arrival
 IDLE_ITERATION_S = 50e-6  # a loop iteration this short did no I/O: it was idle spinning
+# open loop: below this wait, yield to the loop instead of sleeping: a sleep and wake-up costs tens
+# of microseconds of CPU (about 50 us in this project's VM), a loop iteration a few
+TIMER_MIN_S = 50e-6
 _perf = time.perf_counter
 
 
@@ -72,20 +77,111 @@ def arrival_offsets(rate_rps: float, arrival: str, seed: int = 0, phase_s: float
                     chunk: int = 4096) -> Iterator[float]:
     """Intended send times, in seconds from the schedule's start, forever (generated in chunks).
 
-    Offsets are cumulative sums, so rounding never drifts the rate; the first arrival is at
-    `phase_s` (constant) or after one random gap (Poisson: memoryless, no phase needed)."""
+    Constant: `phase_s + k / rate` exactly, so rounding never drifts the rate over millions of
+    arrivals. Poisson: cumulative sums of exponential gaps (the first arrival after one random gap;
+    the process is memoryless, so no phase is needed)."""
     rng = np.random.default_rng(seed)
     base = 0.0
     k = 0
     while True:
         if arrival == "constant":
-            # k/rate exactly: no accumulated float error over millions of arrivals
             offs = phase_s + np.arange(k, k + chunk) / rate_rps
             k += chunk
         else:
             offs = base + np.cumsum(interarrival_s(rate_rps, arrival, chunk, rng))
             base = float(offs[-1])
         yield from offs.tolist()
+
+
+# ---- precise sleeping ---------------------------------------------------------------------------
+
+
+class _TimerFd:
+    """A Linux timerfd in the event loop: `await sleep_until(t)` wakes at perf_counter() == t."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        import ctypes
+        import os
+
+        class Timespec(ctypes.Structure):
+            _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+        class Itimerspec(ctypes.Structure):
+            _fields_ = [("it_interval", Timespec), ("it_value", Timespec)]
+
+        if time.get_clock_info("perf_counter").implementation != "clock_gettime(CLOCK_MONOTONIC)":
+            raise OSError("perf_counter is not CLOCK_MONOTONIC")
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._libc = libc
+        self._spec = Itimerspec(Timespec(0, 0), Timespec(0, 0))  # reused: no allocation per wake-up
+        self._spec_ref = ctypes.byref(self._spec)
+        self._settime = libc.timerfd_settime
+        fd = libc.timerfd_create(1, os.O_NONBLOCK | os.O_CLOEXEC)  # CLOCK_MONOTONIC
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_create failed")
+        self.fd = fd
+        self._loop = loop
+        self._waiter: asyncio.Future[None] | None = None
+        self._read = os.read
+        loop.add_reader(fd, self._fired)
+
+    def _fired(self) -> None:
+        try:
+            self._read(self.fd, 8)
+        except BlockingIOError:
+            return
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def sleep_until(self, t: float) -> None:
+        sec = int(t)
+        value = self._spec.it_value
+        value.tv_sec = sec
+        value.tv_nsec = int((t - sec) * 1e9)
+        self._waiter = self._loop.create_future()
+        if self._settime(self.fd, 1, self._spec_ref, None) != 0:  # TFD_TIMER_ABSTIME
+            self._waiter = None
+            await asyncio.sleep(max(0.0, t - _perf()))
+            return
+        await self._waiter
+
+    def close(self) -> None:
+        import os
+
+        self._loop.remove_reader(self.fd)
+        os.close(self.fd)
+
+
+class _LoopSleeper:
+    """Fallback: the loop's 1 ms timer, then yield-and-check for the last SPIN_S."""
+
+    def __init__(self, rec: Recorder) -> None:
+        self.rec = rec
+
+    async def sleep_until(self, t: float) -> None:
+        while True:
+            wait = t - _perf()
+            if wait <= 0:
+                return
+            if wait > SPIN_S + 0.001:
+                await asyncio.sleep(wait - SPIN_S)
+            else:
+                t_yield = _perf()
+                await asyncio.sleep(0)
+                spun = _perf() - t_yield
+                if spun < IDLE_ITERATION_S:
+                    self.rec.idle_spin_s += spun
+
+    def close(self) -> None:
+        pass
+
+
+def make_sleeper(loop: asyncio.AbstractEventLoop, rec: Recorder) -> _TimerFd | _LoopSleeper:
+    try:
+        return _TimerFd(loop)
+    except (OSError, AttributeError, NotImplementedError):
+        return _LoopSleeper(rec)
 
 
 # ---- drivers ------------------------------------------------------------------------------------
@@ -296,39 +392,37 @@ async def _open(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[int,
         submit(i, done)
 
     finishing = False
+    sleeper = make_sleeper(loop, rec)
     offsets = arrival_offsets(plan.rate_rps, plan.arrival, plan.seed, plan.phase_s)
     next_t = start_at + next(offsets)
     finished = False
-    while not finished and not state.stopping:
-        now = _perf()
-        while next_t <= now:
-            if next_t >= measure_end:
-                finished = True
-                break
-            if next_t >= measure_start and limit is not None:
-                if measured >= limit:
+    try:
+        while not finished and not state.stopping:
+            now = _perf()
+            while next_t <= now:
+                if next_t >= measure_end:
                     finished = True
                     break
-                measured += 1
-            if inflight[0] >= cap:
-                rec.refuse(next_t)
+                if next_t >= measure_start and limit is not None:
+                    if measured >= limit:
+                        finished = True
+                        break
+                    measured += 1
+                if inflight[0] >= cap:
+                    rec.refuse(next_t)
+                else:
+                    send_now(body, next_t)
+                    body = body + 1 if body + 1 < n_bodies else 0
+                next_t = start_at + next(offsets)
+            if finished or next_t >= measure_end:  # nothing more to send in this window
+                break
+            if next_t - _perf() > TIMER_MIN_S:
+                # wake at the arrival (or within 0.1 s, to notice a stop); responses are handled meanwhile
+                await sleeper.sleep_until(min(next_t, _perf() + 0.1))
             else:
-                send_now(body, next_t)
-                body = body + 1 if body + 1 < n_bodies else 0
-            next_t = start_at + next(offsets)
-        if finished:
-            break
-        wait = next_t - _perf()
-        if wait > SPIN_S + 0.001:
-            await asyncio.sleep(wait - SPIN_S)  # libuv timers: 1 ms resolution, early or late
-        else:
-            # the last SPIN_S: yield to the loop (responses keep flowing) and re-check the clock;
-            # iterations with nothing else to do are idle spinning, not work (see Recorder.idle_spin_s)
-            t_yield = _perf()
-            await asyncio.sleep(0)
-            spun = _perf() - t_yield
-            if spun < IDLE_ITERATION_S:
-                rec.idle_spin_s += spun
+                await asyncio.sleep(0)  # due in microseconds: one loop iteration costs less than a wake-up
+    finally:
+        sleeper.close()
     if submit is None:
         await _settle(set(tasks), state)
         return

@@ -250,6 +250,23 @@ def _fail_fast(message: str) -> None:
     sys.exit(2)
 
 
+DEFAULT_HEADLESS_RUN_TIME_S = 60
+
+
+def _bound_and_announce(environment: Any, opts: Any, host: str, cfg: options.UserConfig) -> None:
+    """A headless run is bounded and says what it is about to do before it starts: without
+    -t/--run-time (or a load shape, which ends by itself) it stops after DEFAULT_HEADLESS_RUN_TIME_S."""
+    if not getattr(opts, "run_time", None) and environment.shape_class is None:
+        opts.run_time = DEFAULT_HEADLESS_RUN_TIME_S
+        logger.warning("no -t/--run-time given: stopping after %d s (give -t to run longer)",
+                       DEFAULT_HEADLESS_RUN_TIME_S)
+    users = getattr(opts, "num_users", None) or 1
+    bound = f"for {opts.run_time:g} s" if getattr(opts, "run_time", None) else "until the load shape ends"
+    print(f"target: POST {host.rstrip('/')}{cfg.predict_path()}", file=sys.stderr, flush=True)
+    print(f"load:   {cfg.kind} b={cfg.batch_size} {cfg.format}; {users} users (closed loop), {bound}; "
+          f"timeout {cfg.timeout_s:g} s", file=sys.stderr, flush=True)
+
+
 def _select_user_class(environment: Any, kind: str) -> None:
     chosen = USER_BY_KIND[kind]
     environment.user_classes = [chosen]
@@ -289,6 +306,7 @@ def _on_init(environment: Any, runner: Any, web_ui: Any, **_: Any) -> None:
         if headless:
             host = options.check_host(environment.host)
             preflight(host, cfg)
+            _bound_and_announce(environment, opts, host, cfg)
     except InputError as exc:
         if headless:
             _fail_fast(str(exc))

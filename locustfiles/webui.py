@@ -36,8 +36,8 @@ TABLE_STRUCTURE: list[dict[str, str]] = [
     {"key": "raw_bytes", "title": "Raw tensor bytes (mean)"},
     {"key": "overhead_ratio", "title": "Wire/raw"},
     {"key": "response_bytes", "title": "Response bytes (mean)"},
-    {"key": "requests_per_s", "title": "Requests/s"},
-    {"key": "instances_per_s", "title": "Instances/s"},
+    {"key": "requests_per_s", "title": "Requests/s (run avg)"},
+    {"key": "instances_per_s", "title": "Instances/s (run avg)"},
 ]
 
 

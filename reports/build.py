@@ -20,7 +20,7 @@ from bench.results import RunResult, write_json_atomic
 from reports import figures, style
 from reports.compare import ComparisonTable, compare_sources
 from reports.context import EXTRA_SECTION_MODULES, FigureOut, ReportContext, Section
-from reports.dataset import Source, all_runs, run_warnings
+from reports.dataset import Source, all_runs, run_warnings, source_map
 from reports.payload_sizes import gzip_estimates
 
 MAX_TIMESERIES_FIGURES = 3
@@ -103,11 +103,14 @@ def featured_timeseries(runs: Sequence[RunResult]) -> list[RunResult]:
 
 def make_figures(ctx: ReportContext) -> list[FigureOut]:
     runs = ctx.runs
+    # inputs being compared are drawn apart (a line style each); otherwise runs of one configuration
+    # from several inputs (e.g. a sweep and a search) form one curve
+    src = source_map(ctx.sources) if ctx.comparisons else None
     out: list[FigureOut | None] = [
-        _render("throughput_vs_batch", figures.throughput_vs_batch(runs)),
-        _render("latency_vs_load", figures.latency_vs_load(runs)),
-        _render("latency_throughput", figures.latency_throughput(runs, ctx.slo)),
-        _render("latency_spectrum", figures.latency_spectrum(runs)),
+        _render("throughput_vs_batch", figures.throughput_vs_batch(runs, src)),
+        _render("latency_vs_load", figures.latency_vs_load(runs, source_of=src)),
+        _render("latency_throughput", figures.latency_throughput(runs, ctx.slo, source_of=src)),
+        _render("latency_spectrum", figures.latency_spectrum(runs, source_of=src)),
         _render("payload_overhead", figures.payload_overhead(runs, gzip_estimates(runs))),
     ]
     for i, run in enumerate(featured_timeseries(runs), start=1):

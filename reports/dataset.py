@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.results import MANIFEST_TYPE, ResultError, RunResult, load_results, read_json
+from reports.latency import buckets
 
 PERCENTILE_FIELDS: tuple[tuple[str, float], ...] = (
     ("p50", 50.0),
@@ -104,7 +105,7 @@ def match_key(run: RunResult) -> tuple:
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """Runs of one payload configuration and mode, ordered by load level."""
+    """Runs of one payload configuration and mode (and input, when several are shown), by load level."""
 
     kind: str
     batch_size: int
@@ -112,25 +113,39 @@ class Series:
     mode: str
     model: str
     runs: tuple[RunResult, ...]
+    source: str = ""
 
     @property
     def name(self) -> str:
         return f"{self.kind} b={self.batch_size} {self.format}"
 
 
-def series_of(runs: Iterable[RunResult]) -> list[Series]:
-    """Group runs by (model, kind, batch, format, mode), each sorted by load level."""
+def series_of(runs: Iterable[RunResult], source_of: Mapping[int, str] | None = None) -> list[Series]:
+    """Group runs by (model, kind, batch, format, mode[, input]), each sorted by load level.
+
+    `source_of` maps id(run) to the name of the input it came from, so that a before and an after
+    sweep become two lines instead of one zigzag."""
     groups: dict[tuple, list[RunResult]] = {}
     for run in runs:
         cfg = run.config
-        groups.setdefault((cfg.model, cfg.kind, cfg.batch_size, cfg.format, cfg.mode), []).append(run)
+        src = source_of.get(id(run), "") if source_of else ""
+        groups.setdefault((cfg.model, cfg.kind, cfg.batch_size, cfg.format, cfg.mode, src), []).append(run)
     out = []
-    for (model, kind, b, fmt, mode), members in groups.items():
+    for (model, kind, b, fmt, mode, src), members in groups.items():
         members.sort(key=load_of)
-        out.append(Series(kind=kind, batch_size=b, format=fmt, mode=mode, model=model, runs=tuple(members)))
+        out.append(Series(kind=kind, batch_size=b, format=fmt, mode=mode, model=model, runs=tuple(members),
+                          source=src))
     kind_order = {"numeric": 0, "text": 1, "image": 2}
-    out.sort(key=lambda s: (kind_order.get(s.kind, 9), s.kind, s.model, s.format, s.batch_size, s.mode))
+    out.sort(key=lambda s: (kind_order.get(s.kind, 9), s.kind, s.model, s.format, s.batch_size, s.mode, s.source))
     return out
+
+
+def source_map(sources: Sequence[Source]) -> dict[int, str] | None:
+    """id(run) -> input name when there are several inputs with distinct names, else None."""
+    names = [s.name for s in sources]
+    if len(sources) < 2 or len(set(names)) < len(names):
+        return None
+    return {id(run): src.name for src in sources for run in src.runs}
 
 
 def kinds_in(runs: Iterable[RunResult]) -> list[str]:
@@ -197,6 +212,9 @@ def run_warnings(run: RunResult) -> list[str]:
         )
     if not run.histogram:
         out.append("no latency histogram: spectrum and significance tests are not available for this run")
+    elif buckets(run.histogram) is None:
+        out.append("no latency histogram: the recorded one could not be decoded; spectrum and significance "
+                   "tests are not available for this run")
     if s.requests and s.requests < min_requests_for(99.0):
         out.append(
             f"short run: {s.requests} requests is too few for a trustworthy p99 "
@@ -294,4 +312,5 @@ __all__ = [
     "run_warnings",
     "stability_text",
     "series_of",
+    "source_map",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -49,6 +49,25 @@ def _fmt_bytes(v: float) -> str:
     return f"{v:.0f} B"
 
 
+SOURCE_STYLES = ("-", "--", ":", "-.")
+
+
+def _source_styles(source_of: Mapping[int, str] | None, runs: Sequence[RunResult]) -> dict[str, str]:
+    """Input name -> line style (baseline solid, then dashed, dotted...), when inputs are compared."""
+    if not source_of:
+        return {}
+    names: list[str] = []
+    for r in runs:
+        name = source_of.get(id(r), "")
+        if name not in names:
+            names.append(name)
+    return {n: SOURCE_STYLES[i % len(SOURCE_STYLES)] for i, n in enumerate(names)}
+
+
+def _source_handles(styles: dict[str, str]) -> list:
+    return [Line2D([], [], color="black", ls=ls, label=f"input: {name}") for name, ls in styles.items()]
+
+
 def _ok_runs(runs: Sequence[RunResult]) -> list[RunResult]:
     return [r for r in runs if r.summary.ok > 0]
 
@@ -65,15 +84,17 @@ def _label_suffix(runs: Sequence[RunResult]) -> tuple[bool, bool]:
 # ---- 1. throughput vs batch size --------------------------------------------------------------
 
 
-def throughput_vs_batch(runs: Sequence[RunResult]) -> Figure | None:
-    """Peak throughput at each batch size (best over the load levels measured), per payload kind."""
+def throughput_vs_batch(runs: Sequence[RunResult], source_of: Mapping[int, str] | None = None) -> Figure | None:
+    """Peak throughput at each batch size (best over the load levels measured), per payload kind
+    (and per input, line style, when `source_of` maps id(run) to the input's name)."""
     runs = _ok_runs(runs)
     if not runs:
         return None
     need_fmt, need_model = _label_suffix(runs)
-    lines: dict[tuple[str, str, str], dict[int, tuple[float, float]]] = {}
+    src_styles = _source_styles(source_of, runs)
+    lines: dict[tuple[str, str, str, str], dict[int, tuple[float, float]]] = {}
     for r in runs:
-        key = (r.config.kind, r.config.format, r.config.model)
+        key = (r.config.kind, r.config.format, r.config.model, source_of.get(id(r), "") if source_of else "")
         best = lines.setdefault(key, {})
         cur = best.get(r.config.batch_size, (0.0, 0.0))
         if r.summary.throughput_ips > cur[0]:
@@ -84,7 +105,7 @@ def throughput_vs_batch(runs: Sequence[RunResult]) -> Figure | None:
         batches: list[int] = []
         all_ips, all_rps = [], []
         kind_index = {k: i for i, k in enumerate(kinds_in(runs))}
-        for (kind, fmt, model), points in sorted(lines.items(), key=lambda kv: (kind_index[kv[0][0]], kv[0][1])):
+        for (kind, fmt, model, src), points in sorted(lines.items(), key=lambda kv: (kind_index[kv[0][0]], kv[0][1])):
             xs = sorted(points)
             ips = [points[b][0] for b in xs]
             rps = [points[b][1] for b in xs]
@@ -92,8 +113,10 @@ def throughput_vs_batch(runs: Sequence[RunResult]) -> Figure | None:
             all_ips += ips
             all_rps += rps
             label = kind + (f" {fmt}" if need_fmt else "") + (f" ({model})" if need_model else "")
-            kw = dict(color=style.kind_color(kind, kind_index[kind]), ls=style.FORMAT_STYLES.get(fmt, "-"),
-                      marker="o", label=label)
+            ls = src_styles.get(src) or style.FORMAT_STYLES.get(fmt, "-")
+            if src_styles:
+                label += f" [{src}]"
+            kw = dict(color=style.kind_color(kind, kind_index[kind]), ls=ls, marker="o", label=label)
             ax_ips.plot(xs, ips, **kw)
             ax_rps.plot(xs, rps, **kw)
         for ax, vals, what in ((ax_ips, all_ips, "instances/s"), (ax_rps, all_rps, "requests/s")):
@@ -131,10 +154,15 @@ def _batch_label(batch: int, fmt: str, need_fmt: bool) -> str:
     return f"b={batch}" + (f" {fmt}" if need_fmt else "")
 
 
-def latency_vs_load(runs: Sequence[RunResult], percentiles: Sequence[str] = ("p50", "p99")) -> Figure | None:
-    """p50 and p99 latency against concurrency (closed loop) or offered rate (open loop)."""
+def latency_vs_load(runs: Sequence[RunResult], percentiles: Sequence[str] = ("p50", "p99"),
+                    source_of: Mapping[int, str] | None = None) -> Figure | None:
+    """p50 and p99 latency against concurrency (closed loop) or offered rate (open loop). With
+    several inputs (`source_of`), p99 only, one line style per input."""
     runs = _ok_runs(runs)
-    multi = [s for s in series_of(runs) if len(s.runs) >= 1]
+    src_styles = _source_styles(source_of, runs)
+    if src_styles:
+        percentiles = (percentiles[-1],)
+    multi = [s for s in series_of(runs, source_of if src_styles else None) if len(s.runs) >= 1]
     if not multi:
         return None
     panels = _panel_keys(runs)
@@ -153,7 +181,8 @@ def latency_vs_load(runs: Sequence[RunResult], percentiles: Sequence[str] = ("p5
                 xs = [load_of(r) for r in s.runs]
                 for pct in percentiles:
                     ys = [getattr(r.summary.latency_ms, pct) for r in s.runs]
-                    ax.plot(xs, ys, color=colors[(s.batch_size, s.format)], ls=styles.get(pct, "-"),
+                    ax.plot(xs, ys, color=colors[(s.batch_size, s.format)],
+                            ls=src_styles.get(s.source) or styles.get(pct, "-"),
                             marker="o" if pct == percentiles[-1] else None,
                             lw=1.9 if pct == percentiles[-1] else 1.3)
                     ys_all += ys
@@ -174,19 +203,24 @@ def latency_vs_load(runs: Sequence[RunResult], percentiles: Sequence[str] = ("p5
         _hide_unused(axes, len(panels))
         handles = [Line2D([], [], color=c, marker="o", label=_batch_label(b, f, need_fmt))
                    for (b, f), c in colors.items()]
-        handles += [Line2D([], [], color="black", ls=styles.get(p, "-"), label=p) for p in percentiles]
-        _figure_legend(fig, handles, "batch size / percentile")
-        fig.suptitle("Latency percentiles as load grows")
+        if src_styles:
+            handles += _source_handles(src_styles)
+        else:
+            handles += [Line2D([], [], color="black", ls=styles.get(p, "-"), label=p) for p in percentiles]
+        _figure_legend(fig, handles, "batch size / input" if src_styles else "batch size / percentile")
+        fig.suptitle("p99 latency as load grows, per input" if src_styles else "Latency percentiles as load grows")
     return fig
 
 
-def latency_throughput(runs: Sequence[RunResult], slo=None, metric: str | None = None) -> Figure | None:
+def latency_throughput(runs: Sequence[RunResult], slo=None, metric: str | None = None,
+                       source_of: Mapping[int, str] | None = None) -> Figure | None:
     """Latency (the SLO's statistic, p99 by default) against achieved throughput, with the SLO line
     and each curve's knee (highest throughput per unit of latency) marked."""
     runs = _ok_runs(runs)
     if not runs:
         return None
     metric = metric or (slo.metric if slo is not None else "p99")
+    src_styles = _source_styles(source_of, runs)
     panels = _panel_keys(runs)
     need_fmt, _ = _label_suffix(runs)
     colors = _batch_colors(runs)
@@ -196,7 +230,7 @@ def latency_throughput(runs: Sequence[RunResult], slo=None, metric: str | None =
         for i, (kind, mode) in enumerate(panels):
             ax = axes[i // cols][i % cols]
             xs_all, ys_all = [], []
-            for s in series_of(runs):
+            for s in series_of(runs, source_of if src_styles else None):
                 if s.kind != kind or s.mode != mode:
                     continue
                 pts = sorted((r.summary.throughput_ips, getattr(r.summary.latency_ms, metric), load_of(r))
@@ -205,7 +239,7 @@ def latency_throughput(runs: Sequence[RunResult], slo=None, metric: str | None =
                 xs = [p[0] for p in pts]
                 ys = [p[1] for p in pts]
                 color = colors[(s.batch_size, s.format)]
-                ax.plot(xs, ys, color=color, marker="o")
+                ax.plot(xs, ys, color=color, marker="o", ls=src_styles.get(s.source, "-"))
                 k = knee_index(xs, ys)
                 if k is not None and len(xs) >= 3:
                     ax.plot([xs[k]], [ys[k]], marker="*", ms=15, color=color, mec="black", mew=0.8,
@@ -233,6 +267,7 @@ def latency_throughput(runs: Sequence[RunResult], slo=None, metric: str | None =
                               label="knee (max throughput / latency)"))
         if slo is not None:
             handles.append(Line2D([], [], color=style.SLO_COLOR, ls="--", label=f"SLO {slo}"))
+        handles += _source_handles(src_styles)
         _figure_legend(fig, handles, "batch size")
         fig.suptitle(f"Latency-throughput curve ({metric}): the curve bends up where the server saturates")
     return fig
@@ -260,10 +295,10 @@ def _spectrum_selection(runs: Sequence[RunResult], per_panel: int) -> list[RunRe
 
 
 def latency_spectrum(runs: Sequence[RunResult], per_panel: int = 6,
-                     labels: dict[int, str] | None = None) -> Figure | None:
+                     source_of: Mapping[int, str] | None = None) -> Figure | None:
     """The whole latency distribution from each run's HdrHistogram, x axis in 'nines'.
 
-    `labels` maps id(run) to a legend label (used by comparisons to name the input).
+    `source_of` maps id(run) to its input's name, which then prefixes the legend labels.
     """
     runs = [r for r in _ok_runs(runs) if buckets(r.histogram) is not None]
     if not runs:
@@ -286,14 +321,14 @@ def latency_spectrum(runs: Sequence[RunResult], per_panel: int = 6,
                 top_x = max(top_x, float(xs[-1]))
                 ys_all += [float(ys.min()), float(ys.max())]
                 got = f"{r.summary.throughput_rps:,.0f} req/s"
-                if labels and id(r) in labels:
-                    label = labels[id(r)]
-                elif r.config.mode == "closed":
+                if r.config.mode == "closed":
                     label = (f"b={r.config.batch_size}" + (f" {r.config.format}" if need_fmt else "")
                              + f" c={r.config.concurrency}: {got}")
                 else:
                     label = (f"b={r.config.batch_size}" + (f" {r.config.format}" if need_fmt else "")
                              + f" offered {load_of(r):,.0f}/s: {got}")
+                if source_of and id(r) in source_of:
+                    label = f"{source_of[id(r)]}: {label}"
                 ax.plot(xs, ys, color=color, label=label, lw=1.6)
             ax.set_title(kind)
             ax.set_xlabel("percentile")

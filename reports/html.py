@@ -19,6 +19,7 @@ from reports.dataset import load_of, report_warnings
 from reports.plan import Plan
 
 MAX_WARNINGS_SHOWN = 12
+KIND_ORDER = {"numeric": 0, "text": 1, "image": 2}
 
 CSS = """
 :root { --fg:#1d2330; --muted:#5b6472; --line:#dde1e7; --bg:#ffffff; --alt:#f6f8fa; --warn:#b35900;
@@ -142,8 +143,8 @@ def findings(runs: Sequence[RunResult]) -> list[str]:
 def _summary_section(ctx: ReportContext) -> str:
     with_model = tables.needs_model_column(ctx.runs)
     rows = []
-    for run in sorted(ctx.runs, key=lambda r: (r.config.kind, r.config.model, r.config.batch_size,
-                                               r.config.format, r.config.mode, load_of(r))):
+    for run in sorted(ctx.runs, key=lambda r: (KIND_ORDER.get(r.config.kind, 9), r.config.kind, r.config.model,
+                                               r.config.batch_size, r.config.format, r.config.mode, load_of(r))):
         row = tables.display_row(run, with_model=with_model)
         cells = [e(v) for v in row]
         status = row[-1]
@@ -157,6 +158,43 @@ def _summary_section(ctx: ReportContext) -> str:
             "window (warmup excluded); latency is client-side, to the last byte of a validated response "
             "(open loop: from the intended send time).</p>"
             + _table(tables.headings(), rows, raw_cells=True) + "</section>")
+
+
+def _search_sections(ctx: ReportContext) -> str:
+    """One block per SLO search input: the rate it found, why it stopped, and every probe."""
+    parts = []
+    for src in ctx.sources:
+        info = src.search
+        if not info:
+            continue
+        best = info.get("best_rate_rps")
+        run = src.runs[0].config if src.runs else None
+        what = f"{run.kind} b={run.batch_size} {run.format} ({run.model})" if run else src.name
+        rows = []
+        for probe in info.get("probes") or []:
+            if not isinstance(probe, dict):
+                continue
+            rows.append([_num(probe.get("rate_rps")), _num(probe.get("achieved_rps")),
+                         tables.fmt_ms(probe.get("value_ms")) if isinstance(probe.get("value_ms"), int | float) else "-",
+                         "pass" if probe.get("passed") else "fail", str(probe.get("reason", ""))])
+        found = (f"<b>{e(_num(best))} req/s</b> is the highest offered rate that met the SLO"
+                 if isinstance(best, int | float) else "<b>no rate</b> met the SLO")
+        parts.append(
+            f"<h3>{e(what)}: SLO <code>{e(info.get('slo', ''))}</code></h3>"
+            f"<p>{found}. {e(info.get('reason', ''))}</p>"
+            + (_table(["offered (req/s)", "achieved (req/s)", "SLO statistic (ms)", "verdict", "why"], rows,
+                      text_cols=(4,)) if rows else "")
+        )
+    if not parts:
+        return ""
+    return ('<section id="search"><h2>SLO search</h2><p class="muted">Open-loop probes, bisecting between the '
+            "highest passing and the lowest failing rate. A probe passes when the SLO statistic meets the SLO, "
+            "errors stay under 1%, the achieved rate is within 5% of the offered rate and the load generator "
+            "kept up.</p>" + "".join(parts) + "</section>")
+
+
+def _num(v: Any) -> str:
+    return tables.fmt_num(float(v)) if isinstance(v, int | float) and not isinstance(v, bool) else "-"
 
 
 def _figure_html(fig: FigureOut) -> str:
@@ -290,6 +328,11 @@ def _configs_section(ctx: ReportContext) -> str:
     if len(envs) > 5:
         env_html.append(f"<p class=\"muted\">{len(envs) - 5} more distinct environments not shown.</p>")
     inputs = "".join(f"<li><code>{e(s.path)}</code>: {e(s.kind)}, {len(s.runs)} run(s)</li>" for s in ctx.sources)
+    samples = [(r.config.label_text(), sample) for r in ctx.runs for sample in r.summary.error_samples]
+    if samples:
+        env_html.insert(0, "<h3>Error samples</h3><p class=\"muted\">The first error bodies or messages of "
+                        "failed requests, as the server or the client library gave them.</p>"
+                        + _table(["run", "error"], samples[:50], text_cols=(1,)))
     return ('<section id="configs"><h2>Run configurations and environment</h2>'
             f"<h3>Inputs</h3><ul>{inputs}</ul>"
             "<details open><summary>Configuration of every run</summary>"
@@ -303,7 +346,10 @@ def _env_value(v: Any) -> str:
 
 
 def render_html(ctx: ReportContext) -> str:
+    search = _search_sections(ctx)
     nav = ['<a href="#summary">Summary</a>', '<a href="#figures">Figures</a>']
+    if search:
+        nav.insert(0, '<a href="#search">SLO search</a>')
     if ctx.plan is not None:
         nav.insert(0, '<a href="#plan">Plan</a>')
     for i, _t in enumerate(ctx.comparisons):
@@ -331,6 +377,8 @@ def render_html(ctx: ReportContext) -> str:
                     + "".join(f"<li>{e(f)}</li>" for f in find) + "</ul></section>")
     if ctx.plan is not None:
         body.append(plan_html(ctx.plan))
+    if search:
+        body.append(search)
     for i, table in enumerate(ctx.comparisons):
         body.append(comparison_html(table, i))
     body.append(_summary_section(ctx))

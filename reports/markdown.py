@@ -12,7 +12,7 @@ from reports import tables
 from reports.compare import METRIC_LABELS, TEST_DESCRIPTION, ComparisonTable
 from reports.context import ReportContext
 from reports.dataset import load_of, report_warnings
-from reports.html import findings
+from reports.html import KIND_ORDER, findings
 from reports.plan import Plan
 
 MAX_WARNINGS = 15
@@ -85,7 +85,8 @@ def render_markdown(ctx: ReportContext) -> str:
         out.append(comparison_markdown(t))
     with_model = tables.needs_model_column(ctx.runs)
     rows = [tables.display_row(r, with_model=with_model)
-            for r in sorted(ctx.runs, key=lambda r: (r.config.kind, r.config.batch_size, r.config.format, load_of(r)))]
+            for r in sorted(ctx.runs, key=lambda r: (KIND_ORDER.get(r.config.kind, 9), r.config.kind, r.config.model,
+                                                     r.config.batch_size, r.config.format, load_of(r)))]
     out.append("## Summary\n\n" + _table(tables.headings(), rows))
     for s in ctx.sections:
         if s.markdown:

@@ -4,8 +4,9 @@ nothing written.
 One row per (kind of bad input x command) from issue 8's list: malformed durations, rates and
 sizes, unknown payload kinds, batch sizes that are not positive integers, config files with unknown
 keys ("did you mean"), unreadable data files, URLs without a scheme or pointing at nothing, results
-files that are corrupt or of another schema version. The per-command test files go deeper; this
-table is the cross-check that no command was forgotten.
+files that are corrupt or of another schema version. The per-command test files go deeper (and
+hold the rows left out here: `run --duration 3x`, `sweep --kinds numerc`, unreachable `run`/`sweep`,
+`serve` on a busy port...); this table is the cross-check that no command was forgotten.
 
 Every case gets its own directory holding the input files; afterwards the directory must hold
 exactly what it held before. The subprocesses run a few at a time (one module fixture) to keep the
@@ -65,7 +66,6 @@ VALID = "{d}/valid.json"
 
 CASES = [
     # malformed durations
-    _case("duration-run", RUN + "|--duration|10parsecs", "--duration"),
     _case("duration-sweep-warmup", SWEEP + "|--warmup|-1s", "--warmup"),
     _case("duration-search-timeout", SEARCH + "|--timeout|0", "--timeout"),
     _case("duration-selfbench", "selfbench|--duration|1x", "--duration"),
@@ -73,7 +73,6 @@ CASES = [
     _case("duration-serve-stall", "serve|--port|0|--faults|stall=2s/1s", "DURATION < PERIOD"),
     _case("duration-config", "sweep|--config|{d}/duration.toml", "duration"),
     # malformed rates
-    _case("rate-run-zero", RUN.replace("--concurrency|1", "--rate|0"), "--rate"),
     _case("rate-run-word", RUN.replace("--concurrency|1", "--rate|fast"), "--rate"),
     _case("rate-sweep", SWEEP.replace("--concurrency|1", "--rates|10,-1"), "--rates"),
     _case("rate-search-bracket", SEARCH + "|--lo|100|--hi|10", "--lo"),
@@ -82,12 +81,10 @@ CASES = [
     _case("size-image", "payload|--kind|image|--image-size|10x", "--image-size"),
     _case("size-image-huge", "payload|--kind|image|--image-size|99999x2", "--image-size"),
     _case("size-serve-body", "serve|--port|0|--max-body-bytes|1ZB", "--max-body-bytes"),
-    _case("size-text-words", "payload|--kind|text|--text-words|9-3", "--text-words"),
     _case("size-pool", "payload|--pool-size|999999999|--sizes", "pool size"),
     # unknown payload kinds
     _case("kind-run", RUN + "|--kind|pictures", "invalid choice"),
     _case("kind-payload-sizes", "payload|--sizes|--kinds|text,vide", "vide"),
-    _case("kind-sweep", SWEEP.replace("--kinds|numeric", "--kinds|numeric,imgae"), "did you mean 'image'"),
     _case("kind-locust-export", "locust-export|--csv-prefix|{d}/none|--out|{d}/l.json|--kind|xyz", "xyz"),
     # batch sizes that are not positive integers
     _case("batch-payload-zero", "payload|--batch-size|0", "--batch-size"),
@@ -120,14 +117,11 @@ CASES = [
     _case("data-sweep-images-live", LIVE_SWEEP.replace("--kinds|numeric", "--kinds|image") +
           "|--image-dir|{d}/badimgs", "--image-dir", announced=True),
     # URLs without a scheme, or pointing at nothing
-    _case("url-run-no-scheme", RUN.replace("{closed}", "localhost:8501"), "http://"),
     _case("url-run-bad-port", RUN.replace("{closed}", "http://127.0.0.1:99999"), "port"),
     _case("url-sweep-no-host", SWEEP.replace("{closed}", "http://"), "no host"),
     _case("url-search-ftp", SEARCH.replace("{closed}", "ftp://127.0.0.1/"), "http://"),
     _case("url-doctor-no-scheme", "doctor|--url|localhost:8501|--model|m", "http://"),
     _case("url-payload-no-scheme", "payload|--kind|auto|--url|127.0.0.1:9|--model|m", "http://"),
-    _case("url-run-nothing", RUN, "refused", announced=True),
-    _case("url-sweep-nothing", SWEEP + "|--duration|1s", "refused", announced=True),
     _case("url-search-nothing", SEARCH, "refused", announced=True),
     _case("url-doctor-nothing", "doctor|--url|{closed}|--model|m", "refused"),
     _case("url-payload-nothing", "payload|--kind|auto|--url|{closed}|--model|m", "refused"),
@@ -135,7 +129,6 @@ CASES = [
     _case("results-report-corrupt", "report|{d}/corrupt.json|--out|{d}/report", "corrupt JSON"),
     _case("results-report-newer", "report|{d}/schema99.json|--out|{d}/report", "schema_version 99"),
     _case("results-report-sweep-dir", "report|{d}/sweepdir|--out|{d}/report", "b.json"),
-    _case("results-report-empty-dir", "report|{d}/emptydir|--out|{d}/report", "no result files"),
     _case("results-compare-foreign", "compare|" + VALID + "|{d}/other.json", "not a tfsbench result"),
     _case("results-compare-field", "compare|{d}/unknown-field.json|" + VALID, "bogus"),
     _case("results-plan-binary", "plan|{d}/binary.bin|--slo|p99<=50ms|--target-qps|5|--out|{d}/plan", "cannot read"),
@@ -147,8 +140,6 @@ CASES = [
     _case("results-check-manifest-as-run", "check|{d}/manifest-type.json|-t|p99<5s", "not a tfsbench result"),
     _case("results-locust-json", "locust-export|--json|{d}/corrupt.json|--out|{d}/l.json", "not JSON"),
     # the target itself
-    _case("serve-port-range", "serve|--port|70000", "port"),
-    _case("serve-port-in-use", "serve|--port|{busy}", "in use"),
     _case("serve-bad-host", "serve|--host|bogus.invalid|--port|0", "bogus.invalid"),
     _case("serve-faults-kind", "serve|--port|0|--faults|explode=1", "unknown fault kind"),
     _case("serve-faults-sum", "serve|--port|0|--faults|status=503:0.7,reset=0.5", "> 1"),
@@ -223,16 +214,10 @@ class _Keep(dict):
 @pytest.fixture(scope="module")
 def outcomes(tfs_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ran]]:
     root = tmp_path_factory.mktemp("badinput")
-    busy = socket.socket()
-    busy.bind(("127.0.0.1", 0))
-    busy.listen()
-    subs = {"closed": f"http://127.0.0.1:{_free_port()}", "url": tfs_url, "busy": str(busy.getsockname()[1])}
-    try:
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            futures = {c.id: pool.submit(_run_case, c, root / c.id, subs) for c in CASES}
-            yield {cid: f.result() for cid, f in futures.items()}
-    finally:
-        busy.close()
+    subs = {"closed": f"http://127.0.0.1:{_free_port()}", "url": tfs_url}
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {c.id: pool.submit(_run_case, c, root / c.id, subs) for c in CASES}
+        yield {cid: f.result() for cid, f in futures.items()}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -41,7 +41,7 @@ FIXTURE_RUN = ROOT / "tests" / "fixtures" / "results" / "run-v1.json"
 CLOSED_URL = "http://127.0.0.1:9"  # discard port; connects are refused by the patches anyway
 
 SETTINGS = settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     derandomize=True,  # the same examples on every run: a failure reproduces
     database=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -114,3 +115,14 @@ def test_bootstrap_is_reproducible() -> None:
     c1 = compare_pair(a, b, rng=np.random.default_rng(0))["p99"].ci
     c2 = compare_pair(a, b, rng=np.random.default_rng(0))["p99"].ci
     assert c1 == c2
+
+
+def test_compare_cli_bad_results_file_is_one_line_exit_2(synth, tmp_path) -> None:  # noqa: F811
+    newer = tmp_path / "newer.json"
+    doc = json.loads(next(synth["sweep"].glob("text-*.json")).read_text())
+    doc["schema_version"] = 999
+    newer.write_text(json.dumps(doc))
+    proc = run_cli("compare", synth["sweep"], newer, "--out", tmp_path / "cmp")
+    assert proc.returncode == 2 and "newer.json" in proc.stderr and "newer than this tfsbench" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "cmp").exists()

@@ -132,8 +132,11 @@ def test_web_ui_custom_parameters_swarm_and_payload_tab(locust_ui):
             page.get_by_role("tab", name="Payload").click()
             prow = page.locator("tr", has_text="numeric b=4 columnar").first
             expect(prow).to_be_visible(timeout=10_000)
-            page.wait_for_timeout(2500)  # let the 2 s stats poll refresh the tab once more
             values = [c.strip() for c in prow.locator("td").all_inner_texts()]
+            deadline = time.monotonic() + 20
+            while (_number(values[2]) == 0 or _number(values[8]) == 0) and time.monotonic() < deadline:
+                page.wait_for_timeout(500)  # polling the tab until the rates are in
+                values = [c.strip() for c in prow.locator("td").all_inner_texts()]
             name, batch, requests, fails, req_bytes, raw_bytes, ratio, _resp_bytes, rps, ips = values[:10]
             assert name == "numeric b=4 columnar" and _number(batch) == 4
             assert _number(requests) > 0 and _number(fails) == 0
@@ -141,7 +144,11 @@ def test_web_ui_custom_parameters_swarm_and_payload_tab(locust_ui):
             assert _number(req_bytes) > _number(raw_bytes)
             assert _number(ratio) == pytest.approx(_number(req_bytes) / _number(raw_bytes), rel=0.01)
             assert _number(ips) == pytest.approx(4 * _number(rps), rel=0.05)
-            page.screenshot(path=str(ARTIFACTS / "locust-ui.png"), full_page=True)
+            header_rps = page.get_by_text("RPS", exact=True).locator("xpath=following-sibling::*[1]")
+            deadline = time.monotonic() + 20  # Locust's header RPS is a 10 s moving window: wait for it
+            while header_rps.inner_text().strip() in ("", "0") and time.monotonic() < deadline:
+                page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "locust-ui.png"), full_page=True, animations="disabled")
 
             page.get_by_role("button", name="Stop").click()
             expect(page.get_by_text("STOPPED").first).to_be_visible(timeout=40_000)

@@ -172,23 +172,28 @@ def test_target_killed_and_restarted_mid_run(tmp_path):
         _wait_for(listening, 30, "the target to listen")
         locust = _popen(
             LOCUST + ["--headless", "-H", url, "--model", "text", "--kind", "text", "-u", "2", "-r", "10",
-                      "-t", "12s", "--csv", str(prefix), "--only-summary", "--request-timeout", "1"],
+                      "-t", "60s", "--csv", str(prefix), "--only-summary", "--request-timeout", "1"],
             tmp_path / "locust.log",
         )
         _wait_for(lambda: history_totals()[0] > 50, 30, "requests before the kill")
         _kill(server)  # the target dies mid-run
         _wait_for(lambda: history_totals()[1] > 0, 30, "connection errors during the outage")
+        ok_at_outage = history_totals()[0] - history_totals()[1]
         server = _popen([sys.executable, "-c", SERVE, str(port)], tmp_path / "server2.log")
         _wait_for(listening, 30, "the restarted target")
+        # the users reconnect by themselves: successes resume; then end the run (SIGTERM, as CI would)
+        _wait_for(lambda: history_totals()[0] - history_totals()[1] > ok_at_outage + 50, 30, "successes again")
+        locust.send_signal(signal.SIGTERM)
         code = locust.wait(timeout=60)
     finally:
         if locust is not None:
             _kill(locust)
         _kill(server)
     log = (tmp_path / "locust.log").read_text()
-    assert code == 1, log
+    assert code == 130, log  # interrupted on purpose, results kept and marked partial
     assert "Traceback" not in log
     result = _export(prefix, tmp_path / "restart.json")
+    assert result.partial
     _check_accounting(prefix, result, users=2)
     errors = result.summary.errors
     assert errors.get("refused", 0) > 0, errors  # the outage counts as connection errors
@@ -199,7 +204,7 @@ def test_target_killed_and_restarted_mid_run(tmp_path):
     before = sorted(ok_per_s[:3])[1]
     gap = [i for i, p in enumerate(points) if p.errors and ok_per_s[i] < 0.25 * before]
     assert gap, points
-    assert any(ok > 0.2 * before for ok in ok_per_s[gap[-1] + 1:]), points  # the run continued after the restart
+    assert any(ok > 0 for ok in ok_per_s[gap[-1] + 1:]), points  # the run continued after the restart
 
 
 def test_sigterm_mid_run_keeps_results_marked_partial(tfs_url, tmp_path):

@@ -11,6 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -147,14 +149,45 @@ def test_bad_input_stops_before_the_run_with_one_line(tfs_url, tmp_path, extra, 
     assert "All users spawned" not in log
 
 
-def test_processes_two(tfs_url, tmp_path):
+def test_processes_two_and_the_payload_tab_aggregates_workers(tfs_url, tmp_path):
+    """--processes 2 (a master and two forked workers), with the web UI started automatically so the
+    Payload tab's data (`extended_stats` of /stats/requests) can be read during the run."""
     prefix = tmp_path / "proc"
-    code, log = run_locust(
-        ["--headless", "-H", tfs_url, "--model", "image", "--kind", "image", "--batch-size", "2",
-         "--image-size", "32x32", "-u", "4", "-r", "10", "-t", "3s", "--processes", "2",
-         "--csv", str(prefix), "--only-summary"],
-        tmp_path,
+    web_port = _free_port()
+    proc = _start(
+        LOCUST + ["--autostart", "--autoquit", "3", "--web-host", "127.0.0.1", "--web-port", str(web_port),
+                  "-H", tfs_url, "--model", "image", "--kind", "image", "--batch-size", "2", "--image-size", "32x32",
+                  "-u", "4", "-r", "10", "-t", "4s", "--processes", "2", "--csv", str(prefix), "--only-summary"],
+        tmp_path / "proc.log",
     )
+    try:
+        deadline = time.monotonic() + 40
+        live = final = None
+        while final is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/stats/requests", timeout=5) as resp:
+                    doc = json.load(resp)
+            except OSError:
+                doc = {}
+            tab = {r["name"]: r for e in doc.get("extended_stats", []) if e["key"] == "tfs-payload" for r in e["data"]}
+            stats = {e["name"]: e for e in doc.get("stats", [])}
+            row = tab.get("image b=2 row")
+            if row and row["requests"] > 0 and doc.get("state") == "running":
+                live = row
+            if row and doc.get("state") == "stopped" and "image b=2 row" in stats:
+                final = (row, stats["image b=2 row"], doc.get("worker_count"))
+            else:
+                time.sleep(0.3)  # polling the UI's own stats endpoint (Locust caches it for up to 2 s)
+        code = proc.wait(timeout=60)
+    finally:
+        _stop(proc)
+    log = (tmp_path / "proc.log").read_text()
+    assert live is not None and final is not None, log
+    row_now, stats_now, workers_now = final
+    # the tab's numbers are the workers' reports merged on the master, like Locust's own statistics
+    assert row_now["requests"] == stats_now["num_requests"] >= live["requests"] > 0
+    assert workers_now == 2
+    assert row_now["batch_size"] == 2 and row_now["request_bytes"] > row_now["raw_bytes"] > 0
     assert code == 0, log
     acc = _accounting(log)
     assert len(acc) == 3  # master + 2 worker processes

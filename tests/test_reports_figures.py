@@ -127,3 +127,12 @@ def test_a_timeseries_point_with_no_latency_is_a_gap() -> None:
     fig = figures.timeseries(dataclasses.replace(run, timeseries=tuple(pts)))
     p50 = _visible_axes(fig)[1].get_lines()[0].get_ydata()
     assert math.isnan(p50[4])
+
+
+def test_a_corrupt_histogram_is_a_warning_not_a_crash() -> None:
+    from reports.dataset import run_warnings
+
+    run = dataclasses.replace(make_run("numeric", 1, concurrency=2), histogram="bm90IGEgaGlzdG9ncmFt")
+    assert buckets(run.histogram) is None
+    assert figures.latency_spectrum([run]) is None
+    assert any("could not be decoded" in w for w in run_warnings(run))

@@ -117,3 +117,32 @@ def test_report_refuses_to_overwrite_a_file(tmp_path, synth) -> None:  # noqa: F
     target.write_text("x")
     with pytest.raises(InputError, match="not a directory"):
         check_out_dir(str(target))
+
+
+def test_warnings_repeated_across_runs_fold_into_one_line() -> None:
+    import dataclasses
+
+    from reports.dataset import report_warnings
+    from reports.synthetic import make_run
+
+    runs = []
+    for c in (1, 2, 4, 8):
+        r = make_run("numeric", 1, concurrency=c, duration_s=0.2)  # short: < 1000 requests each
+        runs.append(dataclasses.replace(r, summary=dataclasses.replace(
+            r.summary, stable=False, stability_reason="unstable: too short: 2 whole seconds measured")))
+    items = report_warnings(runs)
+    unstable = [w for who, w in items if "too short: 2 whole seconds" in w]
+    assert len(unstable) == 1 and "unstable: too short" in unstable[0] and "numeric b=1 row c=8" in unstable[0]
+    assert "unstable: unstable" not in unstable[0]
+    assert any(who == "4 runs" and "too few requests" in w for who, w in items)
+
+
+def test_search_inputs_get_their_own_section(report, synth) -> None:  # noqa: F811
+    import json
+
+    files, _ = report
+    page = files.html.read_text(encoding="utf-8")
+    section = page.split('<section id="search">')[1].split("</section>")[0]
+    manifest = json.loads((synth["search"] / "manifest.json").read_text())
+    assert section.count("<tr>") == len(manifest["search"]["probes"]) + 1
+    assert "p99&lt;=20ms" in section and "highest offered rate that met the SLO" in section
