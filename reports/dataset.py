@@ -8,6 +8,7 @@ and "what is wrong with this run" are decided once.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,12 +216,14 @@ def run_warnings(run: RunResult) -> list[str]:
     elif buckets(run.histogram) is None:
         out.append("no latency histogram: the recorded one could not be decoded; spectrum and significance "
                    "tests are not available for this run")
-    if s.requests and s.requests < min_requests_for(99.0):
+    engine_says = " ".join(run.warnings).lower() + " " + (s.stability_reason or "").lower()
+    if s.requests and s.requests < min_requests_for(99.0) and "too few samples" not in engine_says:
         out.append(
             f"short run: {s.requests} requests is too few for a trustworthy p99 "
             f"(need ~{min_requests_for(99.0)})"
         )
-    if s.late_requests and s.requests and s.late_requests / s.requests > 0.01:
+    if (s.late_requests and s.requests and s.late_requests / s.requests > 0.01
+            and "intended time" not in engine_says and "sent late" not in engine_says):
         out.append(
             f"{s.late_requests} requests ({s.late_requests / s.requests:.0%}) were sent late: the load "
             "generator could not keep the schedule"
@@ -258,16 +261,19 @@ def report_warnings(runs: Iterable[RunResult]) -> list[tuple[str, str]]:
             else:
                 items.append((_severity(w), who, w))
     # the same text for many runs (e.g. every run of a quick sweep "unstable: too short") is one line
-    by_text: dict[str, list[tuple[int, str]]] = {}
+    # (and the same text up to its numbers, e.g. "throughput differs by 12.3%" / "by 66.3%")
+    by_text: dict[str, list[tuple[int, str, str]]] = {}
     for sev, who, w in items:
-        by_text.setdefault(w, []).append((sev, who))
+        by_text.setdefault(re.sub(r"\d+(?:[.,]\d+)*", "#", w), []).append((sev, who, w))
     merged: list[tuple[int, str, str]] = []
-    for w, hits in by_text.items():
+    for hits in by_text.values():
         if len(hits) >= 3:
             names = ", ".join(h[1] for h in hits[:8]) + (f" and {len(hits) - 8} more" if len(hits) > 8 else "")
-            merged.append((hits[0][0], f"{len(hits)} runs", f"{w}: {names}"))
+            texts = {h[2] for h in hits}
+            what = hits[0][2] if len(texts) == 1 else f"{hits[0][2]} (the others with their own numbers)"
+            merged.append((hits[0][0], f"{len(hits)} runs", f"{what}: {names}"))
         else:
-            merged += [(sev, who, w) for sev, who in hits]
+            merged += list(hits)
     merged.sort(key=lambda t: t[0])
     out = [(who, w) for _, who, w in merged]
     for key, hits in folded.items():

@@ -20,12 +20,12 @@ class DemoSettings:
     kinds: tuple[str, ...] = ("numeric", "text", "image")
     batch_sizes: tuple[int, ...] = (1, 8, 32)
     concurrencies: tuple[int, ...] = (1, 4, 16)
-    duration_s: float = 3.2  # the stability check needs 3 whole seconds
-    warmup_s: float = 0.5
+    duration_s: float = 3.1  # the stability check needs 3 whole seconds
+    warmup_s: float = 0.3
     engine: str = "aiohttp"
     search_kind: str = "numeric"
     search_batch_size: int = 8
-    search_max_probes: int = 5
+    search_max_probes: int = 4
     slo: str = "p99<=50ms"
     target_ips: float = 20000.0
     headroom: float = 0.3

@@ -268,3 +268,30 @@ def test_old_version_fixture_still_loads() -> None:
     assert result.config.engine in ("fast", "aiohttp")
     assert hist.decode(result.histogram).get_total_count() == s.ok
     assert result.server is None  # v2 field, filled by the migration
+
+
+@pytest.mark.parametrize("kind", ["timerfd", "loop"])
+def test_open_loop_sleepers_never_wake_early(kind: str) -> None:
+    """Waking before the intended time would send early; the loop's own 1 ms timers can."""
+    import asyncio
+    import time
+
+    import uvloop
+
+    from bench.schedule import _LoopSleeper, make_sleeper
+
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        rec = Recorder(0.0, 0.0, True)
+        sleeper = make_sleeper(loop, rec) if kind == "timerfd" else _LoopSleeper(rec)
+        lags = []
+        for k in range(60):
+            t = time.perf_counter() + (0.0003 if k % 2 else 0.004)
+            await sleeper.sleep_until(t)
+            lags.append(time.perf_counter() - t)
+        sleeper.close()
+        return lags
+
+    lags = uvloop.run(main())
+    assert min(lags) >= 0.0
+    assert float(np.median(lags)) < 0.02  # generous: the machine is shared
