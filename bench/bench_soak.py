@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -126,21 +127,25 @@ def _fmt(x: float | None) -> str:
     return "" if x is None else f"{x:.2f}"
 
 
-def summarize(samples: list[Sample], warmup_s: float, settle_s: float) -> dict[str, object]:
-    """RSS growth from the first sample after warmup + settle to the last sample."""
-    after = [s for s in samples if s.t_s >= warmup_s + settle_s and s.client_rss_mb is not None]
-    if len(after) < 2:
-        after = [s for s in samples if s.client_rss_mb is not None]
-    first, last = after[0], after[-1]
+def summarize(samples: list[Sample], warmup_s: float, settle_s: float, load_end_s: float) -> dict[str, object]:
+    """RSS growth under load (from warmup + settle to the end of the schedule), and separately the
+    peak after the load ended, while the runner assembles the result."""
+    measured = [s for s in samples if s.client_rss_mb is not None]
+    under = [s for s in measured if warmup_s + settle_s <= s.t_s <= load_end_s]
+    if len(under) < 2:
+        under = [s for s in measured if s.t_s <= load_end_s] or measured
+    after = [s for s in measured if s.t_s > load_end_s]
+    first, last = under[0], under[-1]
     requests = max(last.requests - first.requests, 0)
     client_growth = (last.client_rss_mb or 0.0) - (first.client_rss_mb or 0.0)
     out: dict[str, object] = {
         "from_t_s": first.t_s, "to_t_s": last.t_s, "requests_between": requests,
         "client_rss_first_mb": round(first.client_rss_mb or 0.0, 2),
         "client_rss_last_mb": round(last.client_rss_mb or 0.0, 2),
-        "client_rss_max_mb": round(max(s.client_rss_mb or 0.0 for s in after), 2),
+        "client_rss_max_under_load_mb": round(max(s.client_rss_mb or 0.0 for s in under), 2),
         "client_growth_mb": round(client_growth, 2),
         "client_growth_mb_per_million": round(client_growth / requests * 1e6, 3) if requests else None,
+        "client_rss_peak_after_load_mb": round(max(s.client_rss_mb or 0.0 for s in after), 2) if after else None,
     }
     if first.target_rss_mb is not None and last.target_rss_mb is not None:
         out["target_rss_first_mb"] = round(first.target_rss_mb, 2)
@@ -149,27 +154,47 @@ def summarize(samples: list[Sample], warmup_s: float, settle_s: float) -> dict[s
     return out
 
 
-def plot(path: Path, samples: list[Sample], title: str, warmup_s: float) -> None:
+def plot(path: Path, samples: list[Sample], title: str, warmup_s: float, load_end_s: float,
+         timeseries: Any = ()) -> None:
+    """RSS of both processes over time (top) and the run's per-second p99 (bottom, log scale), so a
+    step in memory can be matched with what the latency did at that moment."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     t_min = [s.t_s / 60.0 for s in samples]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, height_ratios=[2, 1], layout="constrained")
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True, height_ratios=[2, 1], layout="constrained")
     ax1.plot(t_min, [s.client_rss_mb for s in samples], label="load generator (engine + recorder)", color="C0")
     if any(s.target_rss_mb is not None for s in samples):
         ax1.plot(t_min, [s.target_rss_mb for s in samples], label="embedded target (tfsbench serve)", color="C1")
     ax1.set_ylabel("RSS (MiB)")
-    ax1.set_ylim(bottom=0)
+    under = [v for s in samples if s.t_s <= load_end_s for v in (s.client_rss_mb, s.target_rss_mb) if v is not None]
+    top = max(under) * 1.6 if under else None
+    ax1.set_ylim(0, top)
+    after = [s for s in samples if s.t_s > load_end_s and s.client_rss_mb is not None]
+    peak = max(after, key=lambda s: s.client_rss_mb or 0.0) if after else None
+    if top is not None and peak is not None and (peak.client_rss_mb or 0.0) > top:
+        ax1.annotate(f"after the load: {peak.client_rss_mb:.0f} MiB (off scale)", xy=(peak.t_s / 60.0, top),
+                     xytext=(-8, -14), textcoords="offset points", ha="right", fontsize=8, color="C0",
+                     arrowprops={"arrowstyle": "->", "color": "C0"})
     ax1.axvline(warmup_s / 60.0, color="grey", linestyle=":", linewidth=1)
-    ax1.legend(loc="lower right")
+    ax1.axvline(load_end_s / 60.0, color="grey", linestyle="--", linewidth=1)
+    ax1.annotate("load ends", xy=(load_end_s / 60.0, 0), xytext=(-6, 6),
+                 textcoords="offset points", ha="right", va="bottom", fontsize=8, color="grey")
+    ax1.legend(loc="upper left")
     ax1.grid(True, alpha=0.3)
-    ax1.set_title(title)
-    ax2.plot(t_min, [s.requests / 1e6 for s in samples], color="C2")
-    ax2.set_ylabel("requests (millions)")
+    ax1.set_title(title, fontsize=10)
+    points = [(warmup_s + p.t_s, p.p99_ms) for p in timeseries if p.p99_ms]
+    if points:
+        ax2.plot([t / 60.0 for t, _ in points], [v for _, v in points], color="C3", linewidth=0.8)
+        ax2.set_yscale("log")
+        ax2.set_ylabel("p99 per second (ms)")
+    else:
+        ax2.plot(t_min, [s.requests / 1e6 for s in samples], color="C2")
+        ax2.set_ylabel("requests (millions)")
     ax2.set_xlabel("time since start (minutes)")
-    ax2.grid(True, alpha=0.3)
+    ax2.grid(True, alpha=0.3, which="both")
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -197,9 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=1)
     ap.add_argument("--url", help="benchmark this target instead of starting the embedded one")
     ap.add_argument("--out", type=Path, default=Path("results/soak"))
+    ap.add_argument("--replot", action="store_true",
+                    help="recompute the summary and figure from --out's soak.csv and soak-run.json, no load")
     args = ap.parse_args(argv)
+    if args.replot:
+        return replot(args.out, args.settle)
 
-    from bench.results import RunConfig, save_result, write_json_atomic
+    from bench.results import RunConfig, save_result
     from bench.runner import run_benchmark
     from bench.sweep import stop_on_signals
 
@@ -227,23 +256,52 @@ def main(argv: list[str] | None = None) -> int:
 
             _stop_process(proc)
     save_result(result, args.out / "soak-run.json")
-    summary = summarize(sampler.samples, args.warmup, args.settle)
-    s = result.summary
+    finish(args.out, sampler.samples, result, args.settle, started)
+    return 130 if result.partial else 0
+
+
+def load_end_of(result: Any) -> float:
+    """Seconds from the sampler's start to the end of the schedule (pool building is a fraction
+    of a second; the runner starts sending 50 ms after its engine is ready)."""
+    return result.config.warmup_s + (result.config.duration_s or 0.0) + 1.0
+
+
+def finish(out: Path, samples: list[Sample], result: Any, settle_s: float, started: str) -> None:
+    from bench.results import write_json_atomic
+
+    cfg, s = result.config, result.summary
+    load_end_s = load_end_of(result)
+    summary = summarize(samples, cfg.warmup_s, settle_s, load_end_s)
     summary.update({
-        "started_at": started, "rate_rps": args.rate, "duration_s": args.duration, "engine": args.engine,
+        "started_at": started, "rate_rps": cfg.rate_rps, "duration_s": cfg.duration_s, "engine": cfg.engine,
         "requests": s.requests, "ok": s.ok, "errors": dict(s.errors), "throughput_rps": round(s.throughput_rps, 2),
         "p50_ms": round(s.latency_ms.p50, 3), "p99_ms": round(s.latency_ms.p99, 3),
         "p999_ms": round(s.latency_ms.p999, 3), "max_ms": round(s.latency_ms.max, 3),
         "schedule_lag_p99_ms": round(s.schedule_lag_ms.p99, 3) if s.schedule_lag_ms else None,
         "partial": result.partial, "cpus": len(os.sched_getaffinity(0)), "python": sys.version.split()[0],
     })
-    write_json_atomic(args.out / "soak-summary.json", summary)
-    title = (f"soak: {args.rate:g} req/s open loop ({args.engine} engine), {args.duration / 60:.3g} min, "
-             f"{s.requests / 1e6:.2f} M requests\nload generator RSS {summary['client_growth_mb']:+.1f} MiB "
-             f"from {summary['from_t_s']:.0f} s to the end; {started[:10]}, {summary['cpus']} CPUs")
-    plot(args.out / "soak.png", sampler.samples, title, args.warmup)
+    write_json_atomic(out / "soak-summary.json", summary)
+    title = (f"soak: {cfg.rate_rps:g} req/s open loop ({cfg.engine} engine), {(cfg.duration_s or 0) / 60:.3g} min, "
+             f"{s.requests / 1e6:.2f} M requests; {started[:10]}, {summary['cpus']} CPUs\n"
+             f"load generator RSS {summary['client_growth_mb']:+.1f} MiB under load "
+             f"({summary['from_t_s']:.0f} s to {summary['to_t_s']:.0f} s)")
+    plot(out / "soak.png", samples, title, cfg.warmup_s, load_end_s, result.timeseries)
     print(json.dumps(summary, indent=1))
-    return 130 if result.partial else 0
+
+
+def replot(out: Path, settle_s: float) -> int:
+    from bench.results import load_result
+
+    result = load_result(out / "soak-run.json")
+    samples = []
+    with open(out / "soak.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            samples.append(Sample(
+                t_s=float(row["t_s"]), client_rss_mb=float(row["client_rss_mb"]) if row["client_rss_mb"] else None,
+                target_rss_mb=float(row["target_rss_mb"]) if row["target_rss_mb"] else None,
+                requests=int(row["requests"]), errors=int(row["errors"]), phase=row["phase"], rps=float(row["rps"])))
+    finish(out, samples, result, settle_s, result.started_at)
+    return 0
 
 
 if __name__ == "__main__":

@@ -158,6 +158,23 @@ class FastEngine:
         )
         return conn
 
+    async def prepare(self, connections: int) -> int:
+        """Open up to `connections` keep-alive connections before the clock starts, so a run does
+        not begin with a storm of connects (each arrival finding no idle connection opens one).
+        Failures are ignored here: the run itself will count them. Returns how many opened."""
+        if connections < 1:
+            return 0
+        tasks = [asyncio.ensure_future(self._connect()) for _ in range(connections)]
+        _, pending = await asyncio.wait(tasks, timeout=min(self.timeout_s, 5.0))
+        for t in pending:  # a target that does not answer: the run will say so, no need to wait here
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending)
+        opened = [t.result() for t in tasks if not t.cancelled() and t.exception() is None]
+        opened = [c for c in opened if not c.closed]
+        self.idle.extend(opened)
+        return len(opened)
+
     def submit(self, index: int, done: Callable[[Outcome], None]) -> None:
         """Send body `index`; `done(outcome)` is called once, later (never from inside submit).
 

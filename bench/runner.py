@@ -237,6 +237,14 @@ def _snapshot(rec: Recorder) -> tuple[int, int, int, int]:
     return (rec.warm_requests, rec.warm_errors, rec.requests, sum(rec.errors.values()))
 
 
+def _preopen(plan: LoadPlan) -> int:
+    """Connections worth opening before the start: the closed loop's C, or about 2 ms of arrivals
+    (at most 64) for an open loop; more open on demand."""
+    if plan.mode == "closed":
+        return plan.concurrency
+    return max(1, min(plan.max_inflight, 64, math.ceil(plan.rate_rps * 0.002)))
+
+
 def _engine_main(job: _Job, wait_go: Callable[[], float], emit: Callable[[tuple[Any, ...]], None],
                  should_stop: Callable[[], str | None]) -> WorkerReport:
     """One engine process's whole life (also used in-thread when processes == 1)."""
@@ -246,6 +254,9 @@ def _engine_main(job: _Job, wait_go: Callable[[], float], emit: Callable[[tuple[
 
         engine = make_engine(job.engine, job.target, job.max_connections)
         await engine.start()
+        prepare = getattr(engine, "prepare", None)
+        if prepare is not None:
+            await prepare(_preopen(job.plan))
         emit(("ready", job.index))
         start_at = await asyncio.get_running_loop().run_in_executor(None, wait_go)
         rec = Recorder(start_at + job.plan.warmup_s, start_at, job.plan.mode == "open", job.index)
@@ -268,6 +279,7 @@ def _engine_main(job: _Job, wait_go: Callable[[], float], emit: Callable[[tuple[
         report = rec.report(end, getattr(engine, "connections_opened", 0))
         if state.stopping:
             report.extra["stopped"] = 1.0
+            report.extra["stopped_at"] = state.stopped_at or end
         return report
 
     return _event_loop_run(main())
@@ -535,6 +547,23 @@ def _p50_p99(encoded: str | None) -> tuple[float | None, float | None]:
     return h.get_value_at_percentile(50.0) / 1000.0, h.get_value_at_percentile(99.0) / 1000.0
 
 
+def _measured_s(config: RunConfig, reports: list[WorkerReport], measure_start: float, requests: int,
+                partial: bool) -> float:
+    """The measured window's length: --duration when the run went the distance (in-flight requests
+    finishing after it do not stretch it, or an open loop's rate would read low); the time to the
+    last response for --requests; the time to the stop for an interrupted run."""
+    last = max(r.measure_end for r in reports)
+    if partial:
+        stopped = [r.extra["stopped_at"] for r in reports if "stopped_at" in r.extra]
+        end = min(stopped) if stopped else last
+    elif config.duration_s is not None and not (config.requests_limit is not None
+                                                  and requests >= config.requests_limit):
+        return config.duration_s
+    else:
+        end = last
+    return max(1e-9, end - measure_start)
+
+
 def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any], raw_bytes: float,
              started_at: str, partial_reason: str | None) -> RunResult:
     """Merge the engines' reports into one RunResult (pure: no I/O, testable on its own)."""
@@ -559,7 +588,7 @@ def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any]
             if s not in samples and len(samples) < 5:
                 samples.append(s)
     measure_start = min(r.measure_start for r in reports)
-    measured_s = max(1e-9, max(r.measure_end for r in reports) - measure_start)
+    measured_s = _measured_s(config, reports, measure_start, requests, partial_reason is not None)
     throughput = ok / measured_s if ok else 0.0
     seconds = merge_seconds(reports)
     timeseries = tuple(

@@ -75,6 +75,7 @@ class SelfbenchResult:
     machine: dict[str, Any] = field(default_factory=dict)
     started_at: str = ""
     rounds: int = 1
+    ratio_rounds: dict[str, tuple[float, ...]] = field(default_factory=dict)  # each round's ratio
 
     def rate(self, tool: str) -> float | None:
         for r in self.rates:
@@ -511,17 +512,20 @@ def run_selfbench(
             order = order[1:] + order[:1]
         target_kind, target_note = target.kind, target.note
     rates = [_combine(t, measured[t]) for t in tools]
-    by_tool = {r.tool: r.rps for r in rates}
-    ratios = {
-        "fast/wrk": _ratio(by_tool.get("fast"), by_tool.get("wrk")),
-        "aiohttp/locust": _ratio(by_tool.get("aiohttp"), by_tool.get("locust")),
-        "fast/aiohttp": _ratio(by_tool.get("fast"), by_tool.get("aiohttp")),
-    }
+    ratio_rounds: dict[str, list[float]] = {}
+    for name in ("fast/wrk", "aiohttp/locust", "fast/aiohttp"):
+        a, b = name.split("/")
+        pairs = zip(measured.get(a, []), measured.get(b, []), strict=False)
+        ratio_rounds[name] = [r for x, y in pairs if (r := _ratio(x.rps, y.rps)) is not None]
+    # Each ratio is the median of per-round ratios: the two tools of a round ran within seconds of
+    # each other, so background load on a shared machine mostly cancels out.
+    ratios = {name: statistics.median(v) if v else None for name, v in ratio_rounds.items()}
     per_cpu = {r.tool: r.rps_per_cpu for r in rates}
     ratios["fast/wrk per CPU-second"] = _ratio(per_cpu.get("fast"), per_cpu.get("wrk"))
     return SelfbenchResult(target=target_kind, target_note=target_note, connections=connections,
                            duration_s=duration_s, rates=tuple(rates), ratios=ratios, pinning=pinning,
-                           machine=machine_info(), started_at=started, rounds=rounds)
+                           machine=machine_info(), started_at=started, rounds=rounds,
+                           ratio_rounds={k: tuple(round(x, 3) for x in v) for k, v in ratio_rounds.items()})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

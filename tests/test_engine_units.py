@@ -246,6 +246,7 @@ def test_assemble_merges_processes_exactly_and_round_trips(tmp_path: Path) -> No
     s = result.summary
     assert (s.requests, s.ok, s.errors) == (308, 305, {"http_500": 3})
     assert s.ok + sum(s.errors.values()) == s.requests
+    assert s.measured_s == 3.0 and s.throughput_rps == pytest.approx(305 / 3.0)  # the window, not the drain
     assert hist.decode(result.histogram).get_total_count() == 305
     assert s.latency_ms.max == pytest.approx(50.0, rel=0.002)
     assert s.request_bytes == 20 and s.raw_bytes == 16.0

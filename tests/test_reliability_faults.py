@@ -209,3 +209,52 @@ def test_a_stall_longer_than_the_timeout_is_timeouts_and_the_schedule_goes_on(
     # 1.2 s of 1.5 s stalled: at least 0.9 s of the window, 36 arrivals, were due during a stall
     assert s.errors["timeout"] >= 0.5 * 36
     assert s.latency_ms.max < 1200.0  # nothing that succeeded waited through a whole stall
+
+
+def test_a_stall_with_a_small_in_flight_cap_refuses_and_counts(tfs_server: Callable[..., str],
+                                                               meters: list[InflightMeter]) -> None:
+    """Open loop with --max-inflight 4 against a server that stalls 600 ms of every second: due
+    arrivals beyond the cap are refused and counted (never queued into a burst, never dropped)."""
+    url = tfs_server(faults="stall=600ms/1s")
+    config = _config(url, "fast", "open", duration_s=1.5, timeout_s=5.0, rate_rps=60.0, max_inflight=4)
+    result, _ = _run_and_check(config, meters)  # requests + refused == the schedule
+    s = result.summary
+    assert s.refused_inflight >= 10, s  # ~0.9 s of stall at 60/s, 4 let through
+    assert s.errors == {} and s.ok == s.requests
+    assert any("refused" in w for w in result.warnings)
+
+
+def test_two_engine_processes_under_all_faults_merge_exactly(tfs_server: Callable[..., str]) -> None:
+    url = tfs_server(faults=ALL_FAULTS)
+    config = _config(url, "fast", "open", duration_s=1.5, rate_rps=100.0, processes=2)
+    result, _ = _run_and_check(config, [])
+    s = result.summary
+    assert result.environment["client"]["processes"] == 2
+    assert set(s.errors) <= ALL_CLASSES and len(s.errors) >= 2, s.errors
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_stopping_while_every_request_hangs_cancels_them_after_the_grace(
+        tfs_server: Callable[..., str], engine: str) -> None:
+    """Ctrl-C (the stop event) while the server holds every request for 20 s: the run stops sending,
+    waits the 2 s grace, counts what is still in flight as `cancelled` and returns a partial result."""
+    import threading
+
+    url = tfs_server(faults="delay=20s:100%")
+    stop = threading.Event()
+    seen: list[Any] = []
+
+    def progress(update: Any) -> None:
+        seen.append(update)
+        if update.elapsed_s >= 1.0:
+            stop.set()
+
+    config = _config(url, engine, "open", duration_s=60.0, timeout_s=30.0, rate_rps=20.0)
+    t0 = time.perf_counter()
+    result = run_benchmark(config, progress=progress, stop=stop)
+    waited_s = time.perf_counter() - t0 - (seen[-1].elapsed_s if seen else 0.0)
+    s = result.summary
+    assert result.partial and result.partial_reason == "interrupted"
+    assert waited_s < 2.0 + 6.0, waited_s  # the grace, not the 20 s delay nor the 30 s timeout
+    assert s.ok == 0 and set(s.errors) == {"cancelled"}, s.errors
+    assert s.requests == s.errors["cancelled"] >= 15  # ~1 s at 20/s, every one accounted for

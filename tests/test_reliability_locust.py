@@ -68,4 +68,6 @@ def test_locust_users_under_stalls_500s_and_trickles(tfs_server: Callable[..., s
     # 70% of every second is stalled: each user times out about three times a second in it
     assert s.errors["timeout"] >= USERS * RUN_S, s.errors
     assert s.ok > 0
-    assert s.latency_ms.max < TIMEOUT_S * 1000 + 100  # a successful request never waited out a stall
+    # successes did not wait out stalls (p99, not max: on a loaded machine a starved client process can
+    # stretch a sample or two, and a timeout that fired late would show in many)
+    assert s.latency_ms.p99 < TIMEOUT_S * 1000 + 100, s.latency_ms

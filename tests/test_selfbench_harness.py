@@ -112,3 +112,36 @@ def test_selfbench_bad_input(tmp_path: Path, args, message) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_rounds_rotate_order_and_ratios_are_medians_of_paired_rounds(monkeypatch) -> None:
+    import contextlib
+
+    import bench.selfbench as sb
+
+    calls: list[str] = []
+    # round r: background load slows every tool by the same factor; fast is always 0.9x wrk
+    slow = {0: 1.0, 1: 0.5, 2: 0.8}
+    base = {"wrk": 1000.0, "fast": 900.0}
+
+    def fake_measure(tool, url, connections, duration_s, cpus, workdir):
+        r = len(calls) // 2
+        calls.append(tool)
+        return sb.ToolRate(tool, base[tool] * slow[r], requests=10, duration_s=duration_s)
+
+    @contextlib.contextmanager
+    def fake_target(prefer, cpus=None):
+        class Proc:
+            def poll(self):
+                return None
+
+        yield sb.RunningTarget("builtin", "http://127.0.0.1:1", "fake", Proc())  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sb, "_measure", fake_measure)
+    monkeypatch.setattr(sb, "static_target", fake_target)
+    result = sb.run_selfbench(1.0, 4, tools=("wrk", "fast"), rounds=3, pin=False, log=lambda m: None)
+    assert calls == ["wrk", "fast", "fast", "wrk", "wrk", "fast"]
+    assert result.rate("wrk") == 800.0 and result.rate("fast") == 720.0  # medians
+    assert result.ratio_rounds["fast/wrk"] == (0.9, 0.9, 0.9)
+    assert result.ratios["fast/wrk"] == pytest.approx(0.9)
+    assert result.ratios["aiohttp/locust"] is None

@@ -79,5 +79,7 @@ def print_table(result: Any) -> None:
             console.print(f"{name}: n/a (a tool did not run)")
             continue
         verdict = "" if goal is None else (f"  (target >= {goal:g}: {'met' if value >= goal else 'NOT met'})")
-        console.print(f"{name}: {value:.2f}x{verdict}")
+        per_round = result.ratio_rounds.get(name, ())
+        rounds = f"  rounds: {' '.join(f'{x:.2f}' for x in per_round)}" if len(per_round) > 1 else ""
+        console.print(f"{name}: {value:.2f}x{verdict}{rounds}")
     console.print(f"target: {result.target_note}; {result.pinning}")
