@@ -74,7 +74,12 @@ class Target:
 
 
 class Engine(Protocol):
-    """An HTTP client that sends pre-built request bodies; one per engine process."""
+    """An HTTP client that sends pre-built request bodies; one per engine process.
+
+    Optional fast paths the drivers use when present (the fast engine has both):
+    `submit(index, done)` sends and calls `done(outcome)` later, with no task or future per request,
+    plus `abort_inflight(reason)` to end what is in flight; `prepare(n)` opens n connections before
+    the clock starts."""
 
     name: str
 

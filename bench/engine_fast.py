@@ -25,6 +25,7 @@ from bench.engine import (
     Target,
     classify,
     classify_exception,
+    ok_outcome,
     ssl_context_for,
     trim,
 )
@@ -83,7 +84,11 @@ class _Conn(asyncio.Protocol):
         if not parser.should_keep_alive():
             self.close()
         engine = self.engine
-        self._finish(classify(parser.get_status_code(), body, engine.batch_size, engine.validate))
+        status = parser.get_status_code()
+        if status == 200 and engine.status_only:  # the selfbench path: skip the general rules
+            self._finish(ok_outcome(len(body)))
+        else:
+            self._finish(classify(status, body, engine.batch_size, engine.validate))
 
     # ours
     def _finish(self, outcome: Outcome) -> None:
@@ -140,6 +145,7 @@ class FastEngine:
         self.timeout_s = target.timeout_s
         self.batch_size = target.batch_size
         self.validate = target.validate
+        self.status_only = target.validate == "status"
         self._connecting: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

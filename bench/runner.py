@@ -454,6 +454,8 @@ def _run_in_processes(jobs: list[_Job], progress: _Progress, stop: threading.Eve
         stop_ev.set()
         go.set()
         for p in procs:
+            if p.pid is None:  # never started (start() of an earlier one failed)
+                continue
             p.join(timeout=STOP_JOIN_S)
             if p.is_alive() and p.pid:
                 os.kill(p.pid, signal.SIGKILL)

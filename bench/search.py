@@ -83,7 +83,8 @@ def judge_probe(
     s = result.summary
     offered = result.config.rate_rps or s.offered_rps or 0.0
     if result.partial:
-        return False, f"interrupted ({result.partial_reason or 'partial'})"
+        why = result.partial_reason or "interrupted"
+        return False, why if why.startswith("interrupted") else f"interrupted ({why})"
     if s.ok == 0:
         return False, "no successful responses"
     if s.error_rate >= max_error_rate:

@@ -178,3 +178,18 @@ def test_second_interrupt_exits_at_once(tfs_server, tmp_path: Path) -> None:  # 
     assert proc.returncode == 130
     assert any("second SIGINT" in line for line in rest)
     assert not out.exists()
+
+
+def test_kind_auto_by_request_count_in_two_processes(tfs_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "auto.json"
+    proc = _cli("--url", tfs_url, "--model", "image", "--version", "2", "--kind", "auto", "--batch-size", "2",
+                "--concurrency", "2", "--requests", "40", "--warmup", "0s", "--processes", "2", "--quiet",
+                "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = load_result(out)
+    s = result.summary
+    assert s.requests == 40 and s.ok == 40  # exactly the measured requests asked for, split over 2 processes
+    assert result.config.kind == "auto" and result.config.version == 2 and result.config.duration_s is None
+    assert result.environment["client"]["processes"] == 2
+    assert result.environment["target"]["metadata"]["metadata"]["signature_def"]  # fetched by preflight
+    assert s.raw_bytes > 0 and s.request_bytes > s.raw_bytes  # b64 JSON costs more than the raw bytes

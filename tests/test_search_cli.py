@@ -82,3 +82,33 @@ def test_search_unknown_model_exit_2_before_load(tfs_url: str, tmp_path: Path) -
     last = proc.stderr.strip().splitlines()[-1]
     assert "nope" in last and "Traceback" not in proc.stderr
     assert not (out / "manifest.json").exists()
+
+
+def test_search_sigint_keeps_the_probe_and_exits_130(tfs_url: str, tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "search"
+    proc = subprocess.Popen([sys.executable, "-m", "tfsbench", "search", "--slo", "p99<1s", "--url", tfs_url,
+                             "--model", "numeric", "--kind", "numeric", "--lo", "50", "--duration", "30s",
+                             "--warmup", "0", "--out", str(out), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "manifest.json").exists():  # written once preflight passed, before the probe
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    doc = json.loads((out / "manifest.json").read_text())
+    assert doc["complete"] is False and doc["interrupted"] is True
+    assert doc["runs"] == [] and doc["partial"] == ["probe-01-r50.json"]
+    assert load_results([str(out / "probe-01-r50.json")])[0].partial is True
+    assert "interrupted" in stdout

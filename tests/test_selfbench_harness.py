@@ -81,7 +81,7 @@ def test_nginx_config_stays_in_its_directory(tmp_path: Path) -> None:
 
 def test_selfbench_command_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "selfbench.json"
-    proc = subprocess.run([sys.executable, "-m", "tfsbench", "selfbench", "--duration", "1s", "--connections", "8",
+    proc = subprocess.run([sys.executable, "-m", "tfsbench", "selfbench", "--duration", "1s", "--connections", "8", "--rounds", "1",
                            "--out", str(out)], capture_output=True, text=True, timeout=180, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())

@@ -316,3 +316,13 @@ def test_a_crashing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> Non
     run_sweep(plan, tmp_path, progress=False, runner=again, preflight_fn=no_preflight, log=lambda m: None)
     assert [run_id(c) for c in again.calls] == [ids[1]]
     assert json.loads(out.manifest_path.read_text())["complete"] is True
+
+
+def test_readme_config_example_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("<!-- section:sweep -->")[1].split("<!-- /section:sweep -->")[0]
+    example = section.split("```toml\n")[1].split("```")[0]
+    sf = load_sweep_config(write(tmp_path, example))
+    assert len(sf.plan.configs()) == 2 * 3 * 2 * 3
+    assert sf.payload == {"text_words": "16-64", "image_size": "224x224"}
+    assert sf.thresholds == ("p99<50ms", "error_rate<1%")

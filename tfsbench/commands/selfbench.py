@@ -32,11 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=duration_arg, default=5.0, help="per tool (default 5s)")
     p.add_argument("--connections", type=positive_int_arg, default=64, help="connections / users (default 64)")
     p.add_argument("--rounds", type=positive_int_arg, default=1,
-                   help="measure every tool this many times, rotating the order; report medians (default 1)")
+                   help="measure every tool this many times, rotating the order; report medians (default 1; 3-5 on a busy machine)")
     p.add_argument("--tools", type=_tools_arg, default=list(TOOLS), help="subset, e.g. fast,wrk (default all)")
     p.add_argument("--target", choices=("nginx", "builtin"), default="nginx",
                    help="nginx (falls back to builtin when not installed) or the built-in server")
-    p.add_argument("--no-pin", action="store_true", help="do not pin target and clients to separate CPUs")
+    p.add_argument("--pin", action="store_true",
+                   help="pin the target to one CPU and each client to another (sched_setaffinity); off by "
+                        "default: on a shared machine it lowers rates without steadying the ratios")
     p.add_argument("--out", type=Path, help="write the JSON result here")
     p.set_defaults(func=run)
 
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
         raise InputError(f"--out {args.out} is a directory; give a file name")
     result = run_selfbench(args.duration, args.connections, tools=args.tools, rounds=args.rounds,
-                           prefer_target=args.target, pin=not args.no_pin)
+                           prefer_target=args.target, pin=args.pin)
     print_table(result)
     if args.out is not None:
         write_json_atomic(args.out, result.to_dict())
