@@ -2,16 +2,23 @@
 
 One `ClientSession` per engine process with a connector tuned for load: keep-alive, as many
 connections as requests in flight, no cookie jar, no automatic decompression (we only need the
-bytes and their length), no DNS cache misses after the first lookup. Bodies are pre-encoded bytes.
+bytes and their length), no DNS cache misses after the first lookup. Bodies are pre-encoded bytes
+wrapped once in payload objects, the URL is parsed once, and --timeout is enforced by one sweeper
+task rather than aiohttp's timer per request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
+from aiohttp.payload import BytesPayload
+from yarl import URL
 
-from bench.engine import Outcome, Target, classify, classify_exception, ssl_context_for
+from bench.engine import TIMEOUT, Outcome, Target, classify, classify_exception, ssl_context_for
+
+_perf = time.perf_counter
 
 
 class AiohttpEngine:
@@ -21,6 +28,15 @@ class AiohttpEngine:
         self.target = target
         self.limit = limit  # 0 = unlimited: the driver already caps requests in flight
         self.session: aiohttp.ClientSession | None = None
+        # parsed once: a str URL is re-parsed by yarl and each bytes body wrapped in a new payload
+        # object on every request (BytesPayload is immutable and documented as reusable)
+        self.url = URL(target.url)
+        self.payloads = tuple(BytesPayload(b) for b in target.bodies)
+        # timeouts: one sweeper task instead of aiohttp's per-request timer (a timer handle and a
+        # context manager per request, about 8 us of the ~90 us this engine spends per request)
+        self._deadlines: dict[asyncio.Task[object], float] = {}
+        self._expired: set[asyncio.Task[object]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
         headers = {"Content-Type": "application/json"}
         headers.update(target.headers)
         self.headers = headers
@@ -38,19 +54,42 @@ class AiohttpEngine:
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             headers=self.headers,
-            timeout=aiohttp.ClientTimeout(total=self.target.timeout_s),
+            timeout=aiohttp.ClientTimeout(),  # no aiohttp timers: `_sweep` enforces --timeout
             skip_auto_headers=("Accept-Encoding",),
         )
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        """Cancel sends past their deadline (connect included); `send` turns that into `timeout`."""
+        period = min(0.05, max(0.001, self.target.timeout_s / 20))
+        deadlines = self._deadlines
+        while True:
+            await asyncio.sleep(period)
+            if not deadlines:
+                continue
+            now = _perf()
+            for task in [t for t, d in deadlines.items() if d <= now and t not in self._expired]:
+                self._expired.add(task)
+                task.cancel()
 
     async def send(self, index: int) -> Outcome:
         t = self.target
+        resp = None
+        task = asyncio.current_task()
+        self._deadlines[task] = _perf() + t.timeout_s  # type: ignore[index]
         try:
-            async with self.session.post(  # type: ignore[union-attr]
-                t.url, data=t.bodies[index], allow_redirects=False
-            ) as resp:
-                body = await resp.read()
-                status = resp.status
+            # awaiting the request directly skips the context manager's extra coroutine; read()
+            # releases the connection, and the `finally` below covers every other exit
+            resp = await self.session.request(  # type: ignore[union-attr]
+                "POST", self.url, data=self.payloads[index], allow_redirects=False
+            )
+            body = await resp.read()
+            status = resp.status
         except asyncio.CancelledError:
+            if task in self._expired:  # our own timeout, unless the run is also being cancelled
+                self._expired.discard(task)
+                if task.uncancel() == 0:  # type: ignore[union-attr]
+                    return Outcome(TIMEOUT, 0, f"no response within {t.timeout_s:g} s")
             raise
         except aiohttp.ClientConnectorError as exc:
             inner = exc.os_error if isinstance(exc.os_error, BaseException) else exc
@@ -68,9 +107,23 @@ class AiohttpEngine:
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
             return classify_exception(exc)
+        finally:
+            del self._deadlines[task]  # type: ignore[arg-type]
+            if task in self._expired:  # timed out, but aiohttp turned the cancellation into an error
+                self._expired.discard(task)
+                task.uncancel()  # type: ignore[union-attr]
+            if resp is not None:
+                resp.release()
         return classify(status, body, t.batch_size, t.validate)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            try:
+                await self._sweeper
+            except asyncio.CancelledError:
+                pass
+            self._sweeper = None
         if self.session is not None:
             await self.session.close()
             self.session = None

@@ -9,6 +9,7 @@ Plain urllib on purpose: this sends three requests, not load.
 
 from __future__ import annotations
 
+import http.client
 import json
 import ssl
 import time
@@ -50,11 +51,20 @@ def _request(url: str, headers: Mapping[str, str], timeout_s: float, body: bytes
         return exc.code, exc.read(MAX_BODY_BYTES) or b"", time.perf_counter() - t0
     except urllib.error.URLError as exc:
         reason = exc.reason
+        if isinstance(reason, TimeoutError):
+            raise _TimedOut(f"{url} did not answer within {timeout_s:g} s") from None
         raise InputError(f"cannot reach {url}: {reason}") from None
     except TimeoutError:
-        raise InputError(f"{url} did not answer within {timeout_s:g} s") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot reach {url}: {exc}") from None
+        raise _TimedOut(f"{url} did not answer within {timeout_s:g} s") from None
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        raise InputError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from None
+
+
+class _TimedOut(InputError):
+    """No answer within the timeout: not retried (another try would cost another timeout)."""
+
+
+PROBE_ATTEMPTS = 5  # a target under faults or overload fails a request now and then: retry those
 
 
 def _json(status: int, body: bytes, url: str) -> Any:
@@ -92,17 +102,34 @@ def check_target(config: Any, headers: Mapping[str, str] | None = None) -> dict[
 
 
 def probe(config: Any, body: bytes, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Send one predict; InputError (with TF Serving's message) unless it is a valid answer."""
+    """Send one predict; InputError (with TF Serving's message) unless it is a valid answer. Transient
+    failures (5xx, 429, broken connections, unusable bodies) are retried up to PROBE_ATTEMPTS times, so
+    a target that fails now and then can still be measured; a 4xx or a timeout fails at once."""
     url = predict_url(config)
     all_headers = {"Content-Type": "application/json", **dict(headers or {})}
-    status, data, seconds = _request(url, all_headers, float(config.timeout_s), body)
-    outcome = classify(status, data, config.batch_size, config.extra.get("validate", "full"))
     what = f"a {config.kind} b={config.batch_size} {config.format} request"
-    if status != 200:
-        raise InputError(f"the model rejected {what}: POST {url}: HTTP {status}: {_error_message(data)}")
-    if outcome.error is not None:
-        raise InputError(f"{what} got an unusable answer from POST {url}: {outcome.error} ({outcome.detail})")
-    return {"probe_latency_ms": round(seconds * 1000.0, 3), "probe_response_bytes": len(data)}
+    for attempt in range(1, PROBE_ATTEMPTS + 1):
+        last = attempt == PROBE_ATTEMPTS
+        try:
+            status, data, seconds = _request(url, all_headers, float(config.timeout_s), body)
+        except _TimedOut:
+            raise
+        except InputError:  # reset or refused mid-way: transient on a target that answered the GETs
+            if last:
+                raise
+            continue
+        outcome = classify(status, data, config.batch_size, config.extra.get("validate", "full"))
+        if status != 200:
+            if (status >= 500 or status == 429) and not last:
+                continue  # overloaded or failing now and then: the benchmark will count these
+            raise InputError(f"the model rejected {what}: POST {url}: HTTP {status}: {_error_message(data)}")
+        if outcome.error is not None:
+            if not last:
+                continue
+            raise InputError(f"{what} got an unusable answer from POST {url}: {outcome.error} ({outcome.detail})")
+        return {"probe_latency_ms": round(seconds * 1000.0, 3), "probe_response_bytes": len(data),
+                "probe_attempts": attempt}
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def preflight_and_pool(config: Any, headers: Mapping[str, str] | None = None) -> tuple[dict[str, Any], Any]:

@@ -107,7 +107,7 @@ def _round_rate(rate: float) -> float:
     if rate <= 0:
         return rate
     digits = 2 - int(math.floor(math.log10(rate)))
-    return round(rate, max(digits, 1))
+    return float(round(rate, digits))
 
 
 def run_search(

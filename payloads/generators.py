@@ -21,7 +21,7 @@ import numpy as np
 
 from payloads.errors import InputError
 from payloads.signature import NUMPY_DTYPES, ModelMetadata, SignatureSpec, TensorSpec
-from payloads.spec import MAX_INSTANCE_ELEMENTS, PayloadSpec
+from payloads.spec import MAX_INSTANCE_ELEMENTS, PayloadSpec, check_request_size
 
 DEFAULT_NAMES = {"numeric": "features", "text": "text", "image": "image_bytes"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -419,6 +419,7 @@ def _fixed_kind(spec: PayloadSpec, metadata: ModelMetadata | None, bank: int) ->
         if spec.numeric_file:
             rows = load_rows(spec.numeric_file, dtype)
             inst = tuple(rows.shape[1:])
+            check_request_size(spec.batch_size, int(np.prod(inst)) if inst else 1, f"--numeric-file {name}")
             maker = _rows_maker(rows)
             notes.append(f"{name}: {rows.shape[0]} rows of shape {_fmt(inst)} from {spec.numeric_file}")
         else:
@@ -540,6 +541,8 @@ def _auto(spec: PayloadSpec, metadata: ModelMetadata | None, bank: int) -> Gener
         elements = int(np.prod(inst)) if inst else 1
         if elements > MAX_INSTANCE_ELEMENTS:
             raise InputError(f"input '{tensor.name}' per-instance shape {_fmt(inst)} is too large")
+        if batched:
+            check_request_size(spec.batch_size, elements, f"input '{tensor.name}'")
         if tensor.dtype == "DT_STRING":
             lowered = tensor.name.lower()
             if lowered.endswith("_bytes") or "image" in lowered:

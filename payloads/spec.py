@@ -22,6 +22,9 @@ MAX_BATCH_SIZE = 1_000_000
 MAX_TEXT_WORDS = 100_000
 # A tensor larger than this per instance is almost certainly a typo (e.g. --shape x=1000,1000,1000).
 MAX_INSTANCE_ELEMENTS = 64 * 1024 * 1024
+# One request body carrying more numbers, words or pixels than this (about a gigabyte of JSON) could
+# never fit in a body pool; refuse it before trying to allocate it.
+MAX_REQUEST_ELEMENTS = 64 * 1024 * 1024
 
 
 def _one_of(value: str, allowed: tuple[str, ...], what: str) -> None:
@@ -85,13 +88,36 @@ class PayloadSpec:
             raise InputError("input name must not be empty")
         for name, shape in self.shape_overrides.items():
             _check_shape(tuple(shape), f"--shape {name}")
+        check_request_size(self.batch_size, self._instance_elements(), self.kind)
         # Freeze the overrides so the spec stays immutable (and shapes stay tuples).
         frozen = ShapeMap({str(k): tuple(int(d) for d in v) for k, v in self.shape_overrides.items()})
         object.__setattr__(self, "shape_overrides", frozen)
 
+    def _instance_elements(self) -> int:
+        """Numbers, words or pixels per instance, for the kinds that know it before reading files."""
+        if self.kind == "numeric" and not self.numeric_file:
+            n = 1
+            for dim in self.numeric_shape:
+                n *= dim
+            return n
+        if self.kind == "text" and not self.text_file:
+            return self.text_words[1]
+        if self.kind == "image" and not self.image_dir:
+            return self.image_size[0] * self.image_size[1]
+        return 0
+
     @property
     def label(self) -> str:
         return f"{self.kind} b={self.batch_size} {self.format}"
+
+
+def check_request_size(batch_size: int, instance_elements: int, what: str) -> None:
+    """InputError when one request of `batch_size` instances would be too large to build."""
+    total = batch_size * instance_elements
+    if total > MAX_REQUEST_ELEMENTS:
+        raise InputError(f"one {what} request of batch size {batch_size} would carry {total:,} values "
+                         f"(numbers, words or pixels; limit {MAX_REQUEST_ELEMENTS:,}): lower the batch size "
+                         "or the instance size")
 
 
 class ShapeMap(Mapping[str, tuple[int, ...]]):

@@ -90,6 +90,9 @@ CASES = [
     _case("batch-payload-zero", "payload|--batch-size|0", "--batch-size"),
     _case("batch-run-negative", RUN + "|--batch-size|-2", "--batch-size"),
     _case("batch-run-huge", RUN + "|--batch-size|99999999999", "batch size"),
+    _case("batch-times-shape-too-big", "payload|--batch-size|1000000|--numeric-shape|1000", "limit"),
+    _case("batch-times-image-too-big", SWEEP.replace("--kinds|numeric", "--kinds|image") +
+          "|--batch-sizes|100000|--image-size|1024x1024", "limit"),
     _case("batch-sweep-float", SWEEP.replace("--batch-sizes|1", "--batch-sizes|1,2.5"), "--batch-sizes"),
     _case("batch-search-float", SEARCH + "|--batch-size|1.5", "--batch-size"),
     _case("batch-locust-export", "locust-export|--csv-prefix|{d}/none|--out|{d}/l.json|--batch-size|0",
@@ -143,7 +146,13 @@ CASES = [
     _case("serve-bad-host", "serve|--host|bogus.invalid|--port|0", "bogus.invalid"),
     _case("serve-faults-kind", "serve|--port|0|--faults|explode=1", "unknown fault kind"),
     _case("serve-faults-sum", "serve|--port|0|--faults|status=503:0.7,reset=0.5", "> 1"),
+    # the Locust users (headless): checked before any user starts
+    _case("locust-host-no-scheme", "locust|-H|localhost:8501|--model|m", "--host"),
+    _case("locust-batch-zero", "locust|-H|{closed}|--model|m|--batch-size|0", "--batch-size"),
+    _case("locust-timeout-negative", "locust|-H|{closed}|--model|m|--request-timeout|-1", "--request-timeout"),
+    _case("locust-host-nothing", "locust|-H|{closed}|--model|m", "refused"),
 ]
+LOCUST = ("-m", "locust", "-f", str(ROOT / "locustfiles" / "tfserving.py"), "--headless", "-t", "2s")
 
 
 def _inputs(d: Path) -> None:
@@ -197,8 +206,9 @@ def _run_case(case: Case, d: Path, subs: dict[str, str]) -> Ran:
     before = _snapshot(d)
     argv = tuple(a.replace("{d}", str(d)).format_map(_Keep(subs)) for a in case.args)
     env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="200")
-    proc = subprocess.run([sys.executable, "-m", "tfsbench", *argv], cwd=d, capture_output=True, text=True,
-                          timeout=120, stdin=subprocess.DEVNULL, env=env)
+    cmd = [sys.executable, *LOCUST, *argv[1:]] if argv[0] == "locust" else [sys.executable, "-m", "tfsbench", *argv]
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
     after = _snapshot(d)
     changed = tuple(sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))
     return Ran(argv, proc.returncode, proc.stdout, proc.stderr, changed)
@@ -227,10 +237,12 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: Case, outcomes: d
     assert ran.returncode == 2, where
     assert "Traceback" not in ran.stderr + ran.stdout, where
     lines = [line for line in ran.stderr.splitlines() if line.strip()]
+    command = ran.argv[0]
+    if command == "locust":  # Locust logs "[time] ... Starting Locust" first; our error is one line
+        lines = [line for line in lines if not line.startswith("[")]
     assert lines, where
     error = lines[-1]
-    command = ran.argv[0]
-    assert error.startswith((f"tfsbench {command}: error: ", "tfsbench: error: ")), where
+    assert error.startswith((f"tfsbench {command}: error: ", "tfsbench: error: ", "locust: error: ")), where
     assert case.needle in error, where
     if case.announced:
         assert all(line.startswith(ANNOUNCEMENTS) or line.startswith(" ") for line in lines[:-1]), where
@@ -246,4 +258,4 @@ def test_every_command_is_covered() -> None:
 
     covered = {c.args[0] for c in CASES}
     no_inputs = {"demo"}  # only --out (a directory) and two switches: covered by the property test
-    assert {c.replace("_", "-") for c in COMMANDS} - no_inputs <= covered
+    assert {c.replace("_", "-") for c in COMMANDS} - no_inputs | {"locust"} <= covered

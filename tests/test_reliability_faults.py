@@ -16,6 +16,7 @@ each fault alone in open loop); this file is the cross-check of the matrix.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ import bench.runner
 from bench import hist
 from bench.results import RunConfig, RunResult
 from bench.runner import run_benchmark
+from payloads.errors import InputError
 
 ENGINES = ("fast", "aiohttp")
 KNOWN_CLASSES = {"timeout", "refused", "reset", "invalid_json", "invalid_response", "batch_mismatch", "cancelled"}
@@ -258,3 +260,27 @@ def test_stopping_while_every_request_hangs_cancels_them_after_the_grace(
     assert waited_s < 2.0 + 6.0, waited_s  # the grace, not the 20 s delay nor the 30 s timeout
     assert s.ok == 0 and set(s.errors) == {"cancelled"}, s.errors
     assert s.requests == s.errors["cancelled"] >= 15  # ~1 s at 20/s, every one accounted for
+
+
+def test_the_preflight_probe_rides_out_transient_failures(tfs_server: Callable[..., str]) -> None:
+    """`run`, `sweep` and `search` probe the model with one request before any load. On a target
+    that fails 30% of its requests (503s, 429s, resets, bad bodies), the probe retries those instead of
+    refusing to start; a target that always fails is still refused, with TF Serving's message."""
+    from bench.preflight import PROBE_ATTEMPTS, preflight_and_pool
+
+    flaky = tfs_server(faults="status=503:15%,status=429:5%,reset=5%,truncate=5%,seed=8")
+    attempts = []
+    for _ in range(20):  # seeded faults, sequential requests: the same draws every time
+        info, _ = preflight_and_pool(_config(flaky, "fast", "closed", duration_s=1.0))
+        attempts.append(info["probe_attempts"])
+    assert max(attempts) > 1, attempts  # some probes met a fault and tried again...
+    assert max(attempts) <= PROBE_ATTEMPTS  # ...and every one got through
+    broken = tfs_server(faults="status=503:100%")
+    with pytest.raises(InputError, match="HTTP 503: Injected fault"):
+        preflight_and_pool(_config(broken, "fast", "closed", duration_s=1.0))
+    rejected = tfs_server()
+    bad = dataclasses.replace(_config(rejected, "fast", "closed", duration_s=1.0), kind="text")
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match="rejected"):  # a 400 is an answer: no retries
+        preflight_and_pool(bad)
+    assert time.perf_counter() - t0 < 10

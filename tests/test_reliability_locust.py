@@ -64,6 +64,7 @@ def test_locust_users_under_stalls_500s_and_trickles(tfs_server: Callable[..., s
     assert s.ok + sum(s.errors.values()) == s.requests  # every request counted exactly once
     assert sidecar["requests"] == s.requests
     assert 0 <= sidecar["attempts"] - s.requests <= USERS  # only those cut off at the stop are missing
+    assert sidecar["max_users"] == USERS  # the closed loop's concurrency held
     assert set(s.errors) == {"http_500", "timeout"}, s.errors  # stalls are timeouts; trickles succeed
     # 70% of every second is stalled: each user times out about three times a second in it
     assert s.errors["timeout"] >= USERS * RUN_S, s.errors
