@@ -107,6 +107,7 @@ def _send_all(url: str) -> list[int]:
 
 def test_hostile_requests_are_answered_and_nothing_is_written_or_run(guarded_server: str, tmp_path: Path) -> None:
     first = _send_all(guarded_server)  # warms every lazily imported code path
+    _RECORD.clear()
     _RECORDING.set()
     second = _send_all(guarded_server)
     _RECORDING.clear()

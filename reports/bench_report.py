@@ -1,12 +1,12 @@
 """Benchmark: how long `tfsbench report` takes for a 60-run sweep (target: under 15 s on 2 cores).
 
-    .venv/bin/python bench/bench_report.py [--runs-dir DIR] [--repeat 3]
+    python reports/bench_report.py [--runs-dir DIR] [--repeat 3]
 
 Writes a synthetic 60-run closed-loop sweep (3 kinds x 4 batch sizes x 5 concurrency levels, real
 HdrHistograms, per-second time series) through `bench.results`, then times the same steps as the
 command, in a fresh subprocess each time so imports (matplotlib...) are counted: loading, figures,
 rendering and writing. A second case adds a comparison against another 60-run sweep.
-This is a script, not a test: it imports `reports`, which library code in `bench` never does.
+This is a script, not a test; it lives in `reports` because it imports `reports` (bench never does).
 """
 
 from __future__ import annotations
