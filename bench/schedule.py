@@ -25,6 +25,7 @@ is measured and not counted as client CPU).
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -233,6 +234,12 @@ async def drive(engine: Engine, plan: LoadPlan, recorder: Recorder, request_size
                 on_tick(now)
 
     tick_task = loop.create_task(ticker())
+    # Everything allocated so far (modules, payload pools) is long-lived: freezing it keeps the
+    # collector's occasional full pass during the run short (measured: a 15 ms stall became 8 ms,
+    # about 200 requests late at 30k req/s); unfrozen afterwards, so the caller sees no change.
+    frozen = not gc.get_freeze_count()
+    if frozen:
+        gc.freeze()
     while _perf() < start_at:  # timers may fire up to ~1 ms early: never start before start_at
         delay = start_at - _perf()
         await asyncio.sleep(delay if delay > 0.002 else 0)
@@ -244,6 +251,8 @@ async def drive(engine: Engine, plan: LoadPlan, recorder: Recorder, request_size
     finally:
         done.set()
         await tick_task
+        if frozen:
+            gc.unfreeze()
     return _perf()
 
 

@@ -140,15 +140,16 @@ def run(args: argparse.Namespace) -> int:
     bound = format_duration(config.duration_s) if config.duration_s is not None else ""
     if config.requests_limit:
         bound = f"{config.requests_limit} requests" + (f" or {bound}" if bound else "")
-    err.print(f"target: POST {predict_url(config)}")
-    err.print(f"load:   {config.label_text()}; {load}; warmup {format_duration(config.warmup_s)}, then {bound}; "
-              f"engine {config.engine} x{config.processes}; timeout {format_duration(config.timeout_s)}")
-
     from bench.preflight import preflight_and_pool
     from bench.results import save_result
     from bench.runner import run_benchmark
 
+    # Preflight first, so that bad input (an unreachable URL, an unknown model, a rejected payload)
+    # is one line on stderr; the announcement comes before any load is sent.
     info, pool = preflight_and_pool(config, headers)
+    err.print(f"target: POST {predict_url(config)}")
+    err.print(f"load:   {config.label_text()}; {load}; warmup {format_duration(config.warmup_s)}, then {bound}; "
+              f"engine {config.engine} x{config.processes}; timeout {format_duration(config.timeout_s)}")
     err.print(f"preflight: model '{config.model}' available; one request took {info['probe_latency_ms']:.1f} ms; "
               f"{len(pool.bodies)} bodies, {pool.mean_wire_bytes:,.0f} bytes each on average")
     stop = _Stop()
