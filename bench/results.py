@@ -275,17 +275,24 @@ def migrate(doc: Mapping[str, Any], source: str = "<dict>") -> dict[str, Any]:
 # ---- files ------------------------------------------------------------------------------------
 
 
-def write_json_atomic(path: str | os.PathLike[str], doc: Any) -> None:
-    """Write JSON so that readers see the old file or the whole new one, never half of it."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write a file so that readers see the old file or the whole new one, never half of it
+    (temporary file in the same folder, fsync, rename). Permissions follow the umask, as open() does."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=1, allow_nan=False)
-            fh.write("\n")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -293,6 +300,12 @@ def write_json_atomic(path: str | os.PathLike[str], doc: Any) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def write_json_atomic(path: str | os.PathLike[str], doc: Any) -> None:
+    """Write JSON atomically (see write_bytes_atomic); NaN and Infinity are refused, not written."""
+    text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def save_result(result: RunResult, path: str | os.PathLike[str]) -> None:

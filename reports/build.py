@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.results import RunResult, write_json_atomic
+from bench.results import RunResult, write_bytes_atomic, write_json_atomic
 from reports import figures, style
 from reports.compare import ComparisonTable, compare_sources
 from reports.context import EXTRA_SECTION_MODULES, FigureOut, ReportContext, Section
@@ -182,20 +181,6 @@ def comparisons_for(sources: Sequence[Source]) -> list[ComparisonTable]:
     return [t for t in tables if t.rows]  # inputs with nothing in common with the baseline are not compared
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def write_report(ctx: ReportContext, out_dir: str | os.PathLike[str]) -> ReportFiles:
     from reports.html import render_html
     from reports.markdown import render_markdown
@@ -210,15 +195,15 @@ def write_report(ctx: ReportContext, out_dir: str | os.PathLike[str]) -> ReportF
     fig_paths = []
     for fig in ctx.figures:
         path = out / fig.name
-        _write_bytes_atomic(path, fig.png)
+        write_bytes_atomic(path, fig.png)
         fig_paths.append(path)
-    _write_bytes_atomic(out / "results.csv", csv_text.encode("utf-8"))
-    _write_bytes_atomic(out / "summary.md", md_text.encode("utf-8"))
+    write_bytes_atomic(out / "results.csv", csv_text.encode("utf-8"))
+    write_bytes_atomic(out / "summary.md", md_text.encode("utf-8"))
     plan_path = None
     if ctx.plan is not None:
         plan_path = out / "plan.json"
         write_json_atomic(plan_path, _finite(ctx.plan.to_dict()))
-    _write_bytes_atomic(out / "report.html", html_text.encode("utf-8"))
+    write_bytes_atomic(out / "report.html", html_text.encode("utf-8"))
     ctx.timings_s["render+write"] = time.perf_counter() - t0
     return ReportFiles(out_dir=out, html=out / "report.html", markdown=out / "summary.md", csv=out / "results.csv",
                        figures=tuple(fig_paths), plan_json=plan_path, timings_s=dict(ctx.timings_s))

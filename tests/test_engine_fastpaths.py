@@ -1,4 +1,5 @@
-"""Open-loop dispatcher: bursts of due arrivals per wake-up, exact arrival counts, never early."""
+"""The performance paths of the engines: open-loop bursts (exact counts, never early, one wake-up
+per burst), the heap frozen only during a run, and the aiohttp engine's sweeper timeouts."""
 
 from __future__ import annotations
 
@@ -107,3 +108,47 @@ def test_drive_freezes_the_heap_only_while_it_runs() -> None:
     uvloop.run(main())
     assert seen and min(seen) > 0  # frozen while sending
     assert gc.get_freeze_count() == before == 0  # and restored afterwards
+
+
+def test_aiohttp_sweeper_timeout_leaves_the_task_usable() -> None:
+    """The aiohttp engine's one sweeper cancels an overdue send and reports `timeout`; the
+    cancellation must not leak into the sender's next request (or into its task's state)."""
+    from aiohttp import web
+
+    from bench.engine import TIMEOUT, Target
+    from bench.engine_aiohttp import AiohttpEngine
+
+    calls = [0]
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        calls[0] += 1
+        if calls[0] == 1:
+            await asyncio.sleep(2.0)
+        return web.Response(body=b'{"predictions": [1]}', content_type="application/json")
+
+    async def main() -> tuple[list[str | None], int, float]:
+        app = web.Application()
+        app.router.add_post("/v1/models/m:predict", handler)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        engine = AiohttpEngine(Target(url=f"http://127.0.0.1:{port}/v1/models/m:predict",
+                                      bodies=(b'{"instances": [1]}',), timeout_s=0.3))
+        try:
+            await engine.start()
+            t0 = time.perf_counter()
+            first = await engine.send(0)
+            elapsed = time.perf_counter() - t0
+            second = await engine.send(0)
+            return [first.error, second.error], asyncio.current_task().cancelling(), elapsed  # type: ignore[union-attr]
+        finally:
+            await engine.close()
+            await runner.cleanup()
+
+    errors, cancelling, elapsed = uvloop.run(main())
+    assert errors == [TIMEOUT, None]
+    assert cancelling == 0
+    assert 0.25 <= elapsed < 1.5  # the 0.3 s timeout (swept every 15 ms), not the server's 2 s
