@@ -129,11 +129,13 @@ def run_search(
     log: Callable[[str], None] | None = None,
     runner: Callable[..., RunResult] | None = None,
     preflight_fn: Callable[..., Any] | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> SearchOutcome:
     """Search the peak open-loop rate meeting `slo` for `base` (its kind/batch/format/duration).
 
     Without `lo_rps` a closed-loop run at `estimate_concurrency` estimates the ceiling C, and the
-    bracket starts at C/2. `hi_rps` caps the rates tried."""
+    bracket starts at C/2. `hi_rps` caps the rates tried. `on_ready()` is called once the target
+    passed preflight, just before the first load."""
     pool_factory: Callable[[RunConfig], Any] | None = None
     if runner is None:
         from bench.runner import run_benchmark as runner
@@ -160,6 +162,8 @@ def run_search(
     check_configs([open_base])
     preflights = preflight_all([open_base], headers, preflight_fn)
     env = next(iter(preflights.values()), None)
+    if on_ready is not None:
+        on_ready()
     out_dir.mkdir(parents=True, exist_ok=True)
 
     probes: list[RunResult] = []

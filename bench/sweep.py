@@ -501,10 +501,12 @@ def run_sweep(
     log: Callable[[str], None] | None = None,
     runner: Callable[..., RunResult] | None = None,
     preflight_fn: Callable[..., Any] | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> SweepOutcome:
     """Run the grid into `out_dir`. `pool_factory(config)` builds the payload pool for a run
     (default: the runner builds it from the config). `runner` and `preflight_fn` default to
-    `bench.runner.run_benchmark` and `bench.preflight.preflight` (replaceable in tests)."""
+    `bench.runner.run_benchmark` and `bench.preflight.preflight` (replaceable in tests).
+    `on_ready()` is called once the target passed preflight, just before the first load."""
     if runner is None:
         from bench.runner import run_benchmark as runner
 
@@ -538,6 +540,8 @@ def run_sweep(
 
     check_configs([cfg for _, cfg in todo])
     preflights = preflight_all([cfg for _, cfg in todo], headers, preflight_fn) if todo else {}
+    if on_ready is not None:
+        on_ready()
 
     partial: dict[str, RunResult] = {}
     failed: dict[str, str] = {}  # run id -> what went wrong (an engine crash, not a server error)

@@ -12,10 +12,8 @@ Every case gets its own directory holding the input files; afterwards the direct
 exactly what it held before. The subprocesses run a few at a time (one module fixture) to keep the
 wall time low on a shared machine.
 
-Errors found by validation alone must be the only line on stderr. Errors found while checking the
-target or reading payload data files come after the command's announcement of what it was about to
-do ("target: ...", "load: ...", "sweep: ...", "search: ..."): there the error is the last line and
-the only line that says "error".
+Every error is the only line on stderr: load commands validate their arguments, then check the
+target and build their payloads (preflight), and only then announce what they are about to do.
 """
 
 from __future__ import annotations
@@ -35,7 +33,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_RUN = ROOT / "tests" / "fixtures" / "results" / "run-v1.json"
-ANNOUNCEMENTS = ("target:", "load:", "sweep:", "search:")
 
 
 def _free_port() -> int:
@@ -49,11 +46,10 @@ class Case:
     id: str
     args: tuple[str, ...]  # {d}: the case's directory, {closed}: a URL nobody listens on, {url}: a live target
     needle: str  # must appear in the error line
-    announced: bool = False  # the error comes after the command's announcement
 
 
-def _case(id: str, args: str, needle: str, announced: bool = False) -> Case:
-    return Case(id, tuple(args.split("|")), needle, announced)
+def _case(id: str, args: str, needle: str) -> Case:
+    return Case(id, tuple(args.split("|")), needle)
 
 
 SWEEP = "sweep|--url|{closed}|--model|numeric|--kinds|numeric|--batch-sizes|1|--concurrency|1|--out|{d}/sweep"
@@ -114,18 +110,17 @@ CASES = [
     _case("data-metadata", "payload|--kind|auto|--metadata|{d}/corrupt.json", "--metadata"),
     _case("data-doctor-body", "doctor|--url|{closed}|--model|m|--body|{d}/missing.json", "--body"),
     _case("data-serve-batching", "serve|--port|0|--batching-parameters-file|{d}/binary.bin", "UTF-8"),
-    _case("data-run-csv-live", LIVE_RUN + "|--numeric-file|{d}/bad.csv", "non-numeric", announced=True),
-    _case("data-run-textdir-live", LIVE_RUN + "|--kind|text|--text-file|{d}/emptydir", "--text-file",
-          announced=True),
+    _case("data-run-csv-live", LIVE_RUN + "|--numeric-file|{d}/bad.csv", "non-numeric"),
+    _case("data-run-textdir-live", LIVE_RUN + "|--kind|text|--text-file|{d}/emptydir", "--text-file"),
     _case("data-sweep-images-live", LIVE_SWEEP.replace("--kinds|numeric", "--kinds|image") +
-          "|--image-dir|{d}/badimgs", "--image-dir", announced=True),
+          "|--image-dir|{d}/badimgs", "--image-dir"),
     # URLs without a scheme, or pointing at nothing
     _case("url-run-bad-port", RUN.replace("{closed}", "http://127.0.0.1:99999"), "port"),
     _case("url-sweep-no-host", SWEEP.replace("{closed}", "http://"), "no host"),
     _case("url-search-ftp", SEARCH.replace("{closed}", "ftp://127.0.0.1/"), "http://"),
     _case("url-doctor-no-scheme", "doctor|--url|localhost:8501|--model|m", "http://"),
     _case("url-payload-no-scheme", "payload|--kind|auto|--url|127.0.0.1:9|--model|m", "http://"),
-    _case("url-search-nothing", SEARCH, "refused", announced=True),
+    _case("url-search-nothing", SEARCH, "refused"),
     _case("url-doctor-nothing", "doctor|--url|{closed}|--model|m", "refused"),
     _case("url-payload-nothing", "payload|--kind|auto|--url|{closed}|--model|m", "refused"),
     # results files that are corrupt or of another schema version
@@ -244,11 +239,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: Case, outcomes: d
     error = lines[-1]
     assert error.startswith((f"tfsbench {command}: error: ", "tfsbench: error: ", "locust: error: ")), where
     assert case.needle in error, where
-    if case.announced:
-        assert all(line.startswith(ANNOUNCEMENTS) or line.startswith(" ") for line in lines[:-1]), where
-        assert sum("error" in line for line in lines) == 1, where
-    else:
-        assert len(lines) == 1, where
+    assert len(lines) == 1, where  # load commands check the target before announcing the load
     assert not ran.changed, f"wrote {ran.changed}: " + where
 
 

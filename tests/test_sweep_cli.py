@@ -185,7 +185,7 @@ def test_unreachable_target_exits_2_before_any_load(tmp_path: Path) -> None:
     proc = tfsbench("sweep", "--url", "http://127.0.0.1:9", "--model", "numeric", "--kinds", "numeric",
                     "--batch-sizes", "1", "--concurrency", "1", "--duration", "1s", "--out", str(out), timeout=60)
     assert proc.returncode == 2, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) <= 2  # the announcement line, then the error line
+    assert len(proc.stderr.strip().splitlines()) == 1  # preflight fails before the announcement
     assert "error" in proc.stderr.strip().splitlines()[-1]
     assert not (out / "manifest.json").exists()
 

@@ -100,9 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise InputError(f"--out {args.out}: exists and is not a directory")
     what = f"{base.kind} b={base.batch_size} {base.format} ({base.arrival} arrivals)"
-    print(f"search: highest open-loop rate meeting {args.slo} for {what} against {base.url} "
-          f"(model {base.model}); {base.duration_s:g} s per probe + {base.warmup_s:g} s warmup, at most "
-          f"{args.max_probes} probes; results in {args.out}", file=sys.stderr)
+    announcement = (f"search: highest open-loop rate meeting {args.slo} for {what} against {base.url} "
+                    f"(model {base.model}); {base.duration_s:g} s per probe + {base.warmup_s:g} s warmup, at most "
+                    f"{args.max_probes} probes; results in {args.out}")
     stop = threading.Event()
 
     def first_signal(name: str) -> None:
@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_search(base, args.slo, args.out, lo_rps=args.lo, hi_rps=args.hi, max_probes=args.max_probes,
                              tolerance=args.tolerance, progress=not args.no_progress, stop=stop, headers=headers,
                              estimate_concurrency=args.estimate_concurrency,
-                             require_stable=not args.allow_unstable)
+                             require_stable=not args.allow_unstable,
+                             on_ready=lambda: print(announcement, file=sys.stderr, flush=True))
     print_outcome(outcome, args.slo)
     return EXIT_INTERRUPTED if outcome.interrupted else 0
 

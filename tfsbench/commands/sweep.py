@@ -305,8 +305,8 @@ def run(args: argparse.Namespace) -> int:
     load = (f"concurrency {','.join(map(str, plan.concurrencies))}" if plan.concurrencies
             else f"rates {','.join(f'{r:g}' for r in plan.rates)} req/s ({base.arrival})")
     per_run = f"{base.duration_s:g} s" if base.duration_s else f"{base.requests_limit} requests"
-    print(f"sweep: {len(configs)} runs against {base.url} (model {base.model}); {load}; {per_run} per run + "
-          f"{base.warmup_s:g} s warmup, engine {base.engine}; results in {sf.out_dir}", file=sys.stderr)
+    announcement = (f"sweep: {len(configs)} runs against {base.url} (model {base.model}); {load}; {per_run} per run + "
+                    f"{base.warmup_s:g} s warmup, engine {base.engine}; results in {sf.out_dir}")
     stop = threading.Event()
 
     def first_signal(name: str) -> None:
@@ -314,7 +314,8 @@ def run(args: argparse.Namespace) -> int:
 
     with stop_on_signals(stop, first_signal):
         outcome = run_sweep(plan, sf.out_dir, resume=not args.no_resume, progress=not args.no_progress,
-                            headers=dict(sf.headers) or None, stop=stop, thresholds=sf.thresholds)
+                            headers=dict(sf.headers) or None, stop=stop, thresholds=sf.thresholds,
+                            on_ready=lambda: print(announcement, file=sys.stderr, flush=True))
     print_outcome(outcome)
     if outcome.interrupted:
         return EXIT_INTERRUPTED
