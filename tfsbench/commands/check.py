@@ -46,10 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "check",
         help="gate results on thresholds and a baseline (CI): exit 0 pass, 1 fail, 2 bad input",
         description=(
-            "Check run results against thresholds such as 'p99<50ms', 'error_rate<1%%', "
+            "Check run results against thresholds such as 'p99<50ms', 'error_rate<1%', "
             "'throughput_ips>=200', 'stable==true', '[kind=numeric,batch=8] p99<20ms', and against a "
             "baseline: a metric regresses when it is worse by more than --max-regression AND the "
-            "difference is significant (95%% bootstrap CI on the HDR histograms); '~' marks noise."
+            "difference is significant (95% bootstrap CI on the HDR histograms); '~' marks noise."
         ),
     )
     p.add_argument("results", nargs="*", metavar="RESULTS", help="run files or sweep/search directories")

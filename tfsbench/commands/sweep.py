@@ -157,6 +157,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--out", type=Path, help="output directory (one JSON per run + manifest.json)")
     o.add_argument("--no-resume", action="store_true", help="redo every run even if its result exists")
     o.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
+    o.add_argument("--check", action="store_true",  # [check hook] see tfsbench check / bench.gates
+                   help="gate the finished runs on the --config file's [check] thresholds; exit 1 if one fails")
     add_payload_options(p, multi=True)
     p.set_defaults(func=run)
 
@@ -299,6 +301,8 @@ def run(args: argparse.Namespace) -> int:
     plan = sf.plan
     configs = plan.configs()
     check_configs(configs)
+    if args.check and not sf.thresholds:  # [check hook] bad input before any load
+        raise InputError("--check needs thresholds: add [check] thresholds = [\"p99<50ms\", ...] to --config")
     if sf.out_dir.exists() and not sf.out_dir.is_dir():
         raise InputError(f"--out {sf.out_dir}: exists and is not a directory")
     base = plan.base
@@ -319,6 +323,13 @@ def run(args: argparse.Namespace) -> int:
     print_outcome(outcome)
     if outcome.interrupted:
         return EXIT_INTERRUPTED
+    if args.check:  # [check hook] the same gate as `tfsbench check OUT_DIR --config FILE`
+        from bench import gates
+        from bench.results import load_results
+
+        gate = gates.check_results(load_results([str(sf.out_dir)]), sf.thresholds)
+        print(gates.render_text(gate))
+        return max(1 if outcome.failed else 0, gate.exit_status)
     return 1 if outcome.failed else 0
 
 
