@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+from payloads.spec import FORMATS, KINDS
+from tfsbench.commands._payload_args import positive_int
 
 
-def _kind(text: str) -> str:
-    kinds = ("text", "image", "numeric", "auto")
-    if text not in kinds:
-        raise argparse.ArgumentTypeError(f"unknown kind {text!r} (choose from {', '.join(kinds)})")
-    return text
+def _choice(what: str, choices: tuple[str, ...]):
+    def check(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"unknown {what} {text!r} (choose from {', '.join(choices)})")
+        return text
 
-
-def _format(text: str) -> str:
-    if text not in ("row", "columnar"):
-        raise argparse.ArgumentTypeError(f"unknown format {text!r} (choose from row, columnar)")
-    return text
+    return check
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,10 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="request name to export when the run has several (e.g. 'numeric b=8 row')")
     p.add_argument("--url", help="target URL, if the files do not say")
     p.add_argument("--model", help="model name, if the files do not say")
-    p.add_argument("--kind", type=_kind, help="payload kind, if the request name does not say")
-    p.add_argument("--batch-size", type=_positive_int, help="batch size, if the request name does not say")
-    p.add_argument("--format", type=_format, help="row or columnar, if the request name does not say")
-    p.add_argument("--users", type=_positive_int, help="number of Locust users (the closed-loop concurrency)")
+    p.add_argument("--kind", type=_choice("kind", KINDS), help="payload kind, if the request name does not say")
+    p.add_argument("--batch-size", type=positive_int, help="batch size, if the request name does not say")
+    p.add_argument("--format", type=_choice("format", FORMATS), help="row or columnar, if the request name does not say")
+    p.add_argument("--users", type=positive_int, help="number of Locust users (the closed-loop concurrency)")
     p.set_defaults(func=run)
 
 
