@@ -11,6 +11,7 @@ dominate a fast engine, so the recorder buffers raw latencies and hands them her
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -24,9 +25,20 @@ SIGNIFICANT_DIGITS = 3
 DEFAULT_PERCENTILES: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0, 99.9)
 
 
+def _acyclic(h: HdrHistogram) -> HdrHistogram:
+    """Break hdrh's histogram <-> encoder reference cycle (the encoder keeps a weak proxy instead).
+
+    With the cycle, a dropped histogram (and its ~185 kB counts array) waits for the cyclic garbage
+    collector, so decoding one per second of a 30-minute run could pile up hundreds of MiB (388 MiB
+    after a soak; 490 MiB for 1,800 s with the collector held off). Without the cycle, reference
+    counting frees each one the moment it is dropped."""
+    h.encoder.histogram = weakref.proxy(h)
+    return h
+
+
 def new() -> HdrHistogram:
     """An empty histogram of the suite's one shape (microseconds)."""
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+    return _acyclic(HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS))
 
 
 def _counts_view(h: HdrHistogram) -> np.ndarray:
@@ -75,7 +87,7 @@ def decode(s: str | bytes) -> HdrHistogram:
         h = HdrHistogram.decode(s.encode("ascii") if isinstance(s, str) else s)
     except Exception as exc:  # hdrh raises several unrelated types (TypeError, zlib.error, ...)
         raise ValueError(f"not an encoded HdrHistogram ({type(exc).__name__})") from None
-    return h
+    return _acyclic(h)
 
 
 def merge_into(target: HdrHistogram, other: HdrHistogram) -> None:
