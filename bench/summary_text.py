@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bench.results import LatencySummary, RunResult
@@ -11,7 +12,30 @@ def _lat_row(name: str, s: LatencySummary) -> list[str]:
     return [name] + [f"{v:.2f}" for v in (s.mean, s.p50, s.p90, s.p95, s.p99, s.p999, s.max)]
 
 
+def server_lines(result: RunResult) -> list[str]:
+    """The server's view of the run (RunResult.server, schema v2) as one or two plain lines, or none.
+
+    TF Serving times a request from its HTTP handler to the ready response; the client from send to
+    the last byte. The gap is what the payload costs outside the model: JSON, HTTP, the network.
+    """
+    server = result.server
+    if not isinstance(server, Mapping):
+        return []
+    lat = server.get("latency_ms") or {}
+    if not server.get("found") or lat.get("p50") is None:
+        return [f"server latency not measured: {server.get('error') or 'no metrics'}"]
+    client = result.summary.latency_ms
+    s50, s99 = float(lat["p50"]), float(lat.get("p99") or lat["p50"])
+    return [
+        f"server p50 {s50:.2f} ms, p99 {s99:.2f} ms "
+        f"(TF Serving request_latency, {int(server.get('requests', 0)):,} requests)",
+        f"client - server p50 {client.p50 - s50:.2f} ms, p99 {client.p99 - s99:.2f} ms: "
+        "JSON, HTTP, network, queueing",
+    ]
+
+
 def print_summary(result: RunResult, console: Any, path: str | None = None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     c, s = result.config, result.summary
@@ -34,6 +58,7 @@ def print_summary(result: RunResult, console: Any, path: str | None = None) -> N
         f"client CPU {s.client_cpu_pct:.0f}% of a core per process",
         ("[green]" if s.stable else "[yellow]") + s.stability_reason + "[/]",
     ]
+    lines[2:2] = [escape(line) for line in server_lines(result)]
     if c.mode == "open":
         lines.insert(2, f"late (> 1 ms) {s.late_requests:,}; refused at --max-inflight {s.refused_inflight:,}")
     for sample in s.error_samples[:3]:

@@ -23,10 +23,13 @@ SECTION_ID = "server-view"
 TITLE = "Client vs server latency"
 FIGURE_NAME = "server_view.png"
 CAPTION = (
-    "Per configuration, the client's latency split into the server's own time (TF Serving's "
-    ":tensorflow:serving:request_latency histogram over the measured window, dark) and the rest "
-    "(light): JSON encoding/decoding, HTTP, the network and client queueing. Left p50, right p99. "
-    "Server percentiles are interpolated inside TF Serving's buckets, each 1.8x wider than the last."
+    "Per configuration, two bars normalised to the client's latency (100%), p50 above p99: the dark part is "
+    "the server's own time (TF Serving's :tensorflow:serving:request_latency histogram over the measured "
+    "window), the light part the rest: JSON encoding/decoding, HTTP, the network and client queueing. The "
+    "client's latency in ms is written right of each bar (open loop: from the intended send time). One panel "
+    "per payload kind for closed-loop runs, one for fixed-rate (open-loop) runs such as search probes. Server "
+    "percentiles are interpolated inside TF Serving's buckets, each 1.8x wider than the last, so a share can "
+    "read slightly above 100%."
 )
 MAX_ROWS = 40
 _TEXT = ' class="text"'
@@ -152,44 +155,112 @@ def build_section(ctx: ReportContext) -> Section | None:
     return Section(SECTION_ID, TITLE, html, markdown, tuple(warns))
 
 
+_PERCENTILES = ("p50", "p99")
+_ROW_IN = 0.36  # figure height per configuration (two thin bars: p50 and p99)
+_PANEL_EXTRA_IN = 0.95  # title, x axis and its label
+
+
+_KIND_ORDER = ("numeric", "text", "image")
+
+
+def _group_key(run: RunResult) -> tuple[int, int, str, str]:
+    """Closed-loop runs first (one panel per payload kind), then fixed-rate runs (search probes)."""
+    kind = run.config.kind
+    return (0 if run.config.mode == "closed" else 1,
+            _KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER), kind, run.config.model)
+
+
+def _row_order(row: dict[str, Any]) -> tuple[Any, ...]:
+    c = row["run"].config
+    return (c.batch_size, c.format, c.concurrency or 0, c.rate_rps or 0.0)
+
+
+def _short_label(run: RunResult, same_format: bool) -> str:
+    c = run.config
+    load = f"c={c.concurrency}" if c.mode == "closed" else f"{c.rate_rps:g} req/s"
+    return f"b={c.batch_size} {load}" if same_format else f"b={c.batch_size} {c.format} {load}"
+
+
+def _panels(table: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    groups: dict[tuple[int, int, str, str], list[dict[str, Any]]] = {}
+    for row in table:
+        groups.setdefault(_group_key(row["run"]), []).append(row)
+    out = []
+    for (open_loop, _, kind, model), rows_ in sorted(groups.items()):
+        formats = sorted({r["run"].config.format for r in rows_})
+        title = f"{kind} payload" + ("" if model == kind else f", model {model}")
+        title += f", {formats[0]}" if len(formats) == 1 else ""
+        title += ", fixed rate (open loop)" if open_loop else ", closed loop"
+        out.append((title, sorted(rows_, key=_row_order)))
+    return out
+
+
 def figure(runs: Sequence[RunResult]) -> Any:
-    """Stacked horizontal bars per configuration: server time + the rest = client latency (p50, p99)."""
+    """Per configuration, two 100% bars (p50, p99): the server's share of the client's latency and the
+    rest, each labelled with the client's latency in ms; one panel per payload kind and loop mode."""
     table = rows(runs)[:MAX_ROWS]
     table = [r for r in table if r["server_p50"] is not None]
     if not table:
         return None
+    import math
+
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import PercentFormatter
+    from matplotlib.transforms import blended_transform_factory
+
     from reports import style
 
+    panels = _panels(table)
+    ncols = 1 if len(panels) == 1 else 2
+    nrows = math.ceil(len(panels) / ncols)
+    grid_rows = [max(len(p[1]) for p in panels[i * ncols:(i + 1) * ncols]) for i in range(nrows)]
+    height = sum(_ROW_IN * n + _PANEL_EXTRA_IN for n in grid_rows) + 0.9
     with style.styled():
-        height = max(3.0, 0.42 * len(table) + 2.0)
-        fig, axes = style.new_figure(ncols=2, height_in=height, sharey=True)
-        names = [r["name"] for r in table]
-        ys = list(range(len(table)))[::-1]
-        for ax, p in zip(axes[0], ("p50", "p99"), strict=True):
-            server = [max(0.0, r[f"server_{p}"] or 0.0) for r in table]
-            client = [r[f"client_{p}"] for r in table]
-            gap = [max(0.0, c - s) for c, s in zip(client, server, strict=True)]
-            colors = [style.kind_color(r["run"].config.kind) for r in table]
-            ax.barh(ys, server, color=colors, edgecolor=colors)
-            ax.barh(ys, gap, left=server, color=colors, alpha=0.3, edgecolor=colors, hatch="//")
-            for y, c, s in zip(ys, client, server, strict=True):
-                share = f"{s / c:.0%} server" if c > 0 else ""
-                ax.text(c, y, f" {_ms(c)} ms ({share})", va="center", fontsize=8)
-            ax.set_title(f"{p} latency")
-            ax.set_xlabel("milliseconds")
-            ax.set_xlim(0, max(client) * 1.45 if max(client) > 0 else 1)
+        width = style.WIDTH_IN if ncols == 2 else 7.5  # one panel: bars a reader can compare at a glance
+        fig = style.Figure(figsize=(width, max(3.2, height)), dpi=style.DPI, layout="constrained")
+        grid = fig.add_gridspec(nrows, ncols, height_ratios=[_ROW_IN * n + _PANEL_EXTRA_IN for n in grid_rows])
+        for i, (title, rows_) in enumerate(panels):
+            ax = fig.add_subplot(grid[i // ncols, i % ncols])
+            same_format = len({r["run"].config.format for r in rows_}) == 1
+            color = style.kind_color(rows_[0]["run"].config.kind, i)
+            to_text = blended_transform_factory(ax.transAxes, ax.transData)
+            ys = list(range(len(rows_)))[::-1]
+            for y, row in zip(ys, rows_, strict=True):
+                for offset, p in zip((0.2, -0.2), _PERCENTILES, strict=True):
+                    client, server = row[f"client_{p}"], row[f"server_{p}"]
+                    share = None if server is None or client <= 0 else max(0.0, server / client)
+                    bar = min(1.0, share or 0.0)
+                    yy = y + offset
+                    ax.barh(yy, bar, height=0.36, color=color, edgecolor=color, linewidth=0.5)
+                    ax.barh(yy, 1.0 - bar, left=bar, height=0.36, color=color, alpha=0.22,
+                            edgecolor=color, linewidth=0.5)
+                    if share is not None:
+                        inside = bar > 0.8
+                        pct = f"{share:.0%}" if share >= 0.005 else "<1%"
+                        ax.text(bar - 0.01 if inside else bar + 0.01, yy, pct, va="center",
+                                ha="right" if inside else "left", fontsize=7.5,
+                                color="white" if inside else "black")
+                    ax.text(1.015, yy, f"{p} {_ms(client)} ms", transform=to_text, va="center",
+                            fontsize=7.5, clip_on=False)
+            ax.set_yticks(ys)
+            ax.set_yticklabels([_short_label(r["run"], same_format) for r in rows_])
+            top = len(rows_) - 0.4  # top-aligned, same bar thickness in every panel
+            ax.set_ylim(top - grid_rows[i // ncols], top)
+            for y in ys[:-1]:
+                ax.axhline(y - 0.5, color=style.MUTED, linewidth=0.4, alpha=0.5)
+            ax.set_xlim(0, 1)
+            ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+            ax.set_xlabel("share of the client's latency (%)")
             ax.grid(axis="y", visible=False)
-        axes[0][0].set_yticks(ys)
-        axes[0][0].set_yticklabels(names)
-        from matplotlib.patches import Patch
-
+            ax.set_title(title, loc="left")
         handles = [
             Patch(facecolor=style.MUTED, edgecolor=style.MUTED, label="server: TF Serving's request_latency"),
-            Patch(facecolor=style.MUTED, alpha=0.3, edgecolor=style.MUTED, hatch="//",
+            Patch(facecolor=style.MUTED, alpha=0.22, edgecolor=style.MUTED,
                   label="the rest: JSON encode/decode, HTTP, network, client queueing"),
         ]
         fig.legend(handles=handles, loc="outside lower center", ncols=2)
-        fig.suptitle("Client vs server latency: where the time goes")
+        fig.suptitle("Client vs server latency: where the time goes\n"
+                     "per configuration: p50 bar above p99 bar, each 100% of the client's latency")
     return fig
 
 

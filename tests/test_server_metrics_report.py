@@ -79,3 +79,18 @@ def test_report_builder_includes_the_section(tmp_path: Path) -> None:
     ctx = build_context(load_sources([str(path)]), compare=False)
     assert [s.id for s in ctx.sections] == ["server-view"]
     assert any(f.name == "server_view.png" for f in ctx.figures)
+
+
+def test_figure_has_a_panel_per_payload_kind_and_one_for_fixed_rate_runs() -> None:
+    closed = [with_server(make_run(batch_size=b, seed=b, n=300), 0.5, 1.0) for b in (1, 8)]
+    text = dataclasses.replace(closed[0], config=dataclasses.replace(closed[0].config, kind="text", model="text"))
+    probe = dataclasses.replace(closed[1], config=dataclasses.replace(
+        closed[1].config, mode="open", concurrency=None, rate_rps=500.0))
+    fig = server_view.figure([*closed, text, probe])
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert titles == ["numeric payload, row, closed loop", "text payload, row, closed loop",
+                      "numeric payload, row, fixed rate (open loop)"]
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["b=1 c=4", "b=8 c=4"]
+    assert fig.axes[0].get_xlim() == (0.0, 1.0)  # normalised per row: 100% = the client's latency
+    labels = [t.get_text() for t in fig.axes[2].texts]
+    assert f"p99 {server_view._ms(probe.summary.latency_ms.p99)} ms" in labels
