@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from payloads.errors import InputError
+from tfsbench.commands._payload_args import non_negative_int, positive_int
 
 EXIT_INTERRUPTED = 130
 
@@ -36,24 +37,9 @@ def duration_or_zero_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 0, 2s, 500ms)") from exc
 
 
-def positive_int_arg(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
-
-
-def nonnegative_int_arg(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0")
-    return value
+# One integer validator for every command (the same wording everywhere).
+positive_int_arg = positive_int
+nonnegative_int_arg = non_negative_int
 
 
 def positive_float_arg(text: str) -> float:
