@@ -37,7 +37,10 @@ class AiohttpEngine:
         self._deadlines: dict[asyncio.Task[object], float] = {}
         self._expired: set[asyncio.Task[object]] = set()
         self._sweeper: asyncio.Task[None] | None = None
-        headers = {"Content-Type": "application/json"}
+        # Accept-Encoding as a header rather than in `skip_auto_headers`: a skip list makes aiohttp
+        # build and copy a header multidict on every request (about 7% of this engine's CPU per
+        # request, measured); "identity" also says what we want: bodies as sent, uncompressed
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         headers.update(target.headers)
         self.headers = headers
 
@@ -55,7 +58,6 @@ class AiohttpEngine:
             auto_decompress=False,
             headers=self.headers,
             timeout=aiohttp.ClientTimeout(),  # no aiohttp timers: `_sweep` enforces --timeout
-            skip_auto_headers=("Accept-Encoding",),
         )
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 

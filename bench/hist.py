@@ -45,11 +45,14 @@ def _counts_view(h: HdrHistogram) -> np.ndarray:
     return np.ctypeslib.as_array(h.counts)
 
 
-def record_many(h: HdrHistogram, values_us: Sequence[float] | np.ndarray) -> int:
-    """Record many values (microseconds) at once; values are clamped into [1 us, 1 h].
+def record_many(h: HdrHistogram, values_us: Sequence[float] | np.ndarray,
+                also: Sequence[HdrHistogram] = ()) -> int:
+    """Record many values (microseconds) at once into `h` and every histogram in `also`; values are
+    clamped into [1 us, 1 h]. Returns how many values were recorded.
 
-    Returns how many values were recorded. Exactly equivalent to calling `record_value` on each
-    (rounded to whole microseconds), but vectorised.
+    Exactly equivalent to calling `record_value` on each (rounded to whole microseconds), but
+    vectorised; the bucket indices are computed once for all the histograms. Accepts anything
+    numpy reads without copying element by element (an `array('d')` buffer is taken as is).
     """
     v = np.asarray(values_us, dtype=np.float64)
     if v.size == 0:
@@ -60,12 +63,17 @@ def record_many(h: HdrHistogram, values_us: Sequence[float] | np.ndarray) -> int
     bucket = pow2ceiling - h.unit_magnitude - (h.sub_bucket_half_count_magnitude + 1)
     sub_bucket = v >> (bucket + h.unit_magnitude)
     index = ((bucket + 1) << h.sub_bucket_half_count_magnitude) + sub_bucket - h.sub_bucket_half_count
-    counts = _counts_view(h)
-    counts += np.bincount(index, minlength=h.counts_len)[: h.counts_len].astype(counts.dtype)
-    h.total_count += int(v.size)
-    h.min_value = min(h.min_value, int(v.min()))
-    h.max_value = max(h.max_value, int(v.max()))
-    return int(v.size)
+    added = np.bincount(index, minlength=h.counts_len)[: h.counts_len]
+    lo, hi, n = int(v.min()), int(v.max()), int(v.size)
+    for target in (h, *also):
+        if target.counts_len != h.counts_len or target.unit_magnitude != h.unit_magnitude:
+            raise ValueError("record_many: histograms of different shapes")
+        counts = _counts_view(target)
+        counts += added.astype(counts.dtype, copy=False)
+        target.total_count += n
+        target.min_value = min(target.min_value, lo)
+        target.max_value = max(target.max_value, hi)
+    return n
 
 
 def clear(h: HdrHistogram) -> None:

@@ -83,6 +83,59 @@ def test_bulk_recording_equals_one_by_one() -> None:
     assert hist.summary_ms(bulk) == hist.summary_ms(single)
 
 
+def test_bulk_recording_into_several_histograms_equals_separate_recordings() -> None:
+    values = np.random.default_rng(3).lognormal(6, 1.0, 5_000)
+    a, b, ref = hist.new(), hist.new(), hist.new()
+    hist.record_many(ref, values)
+    hist.record_many(b, [42.0])  # `also` adds to what a histogram already holds
+    assert hist.record_many(a, values, also=(b,)) == 5_000
+    assert list(a.counts) == list(ref.counts)
+    assert b.get_total_count() == 5_001 and b.get_min_value() == min(42, ref.get_min_value())
+    assert b.get_max_value() == ref.get_max_value()
+    with pytest.raises(ValueError, match="different shapes"):
+        from hdrh.histogram import HdrHistogram
+
+        hist.record_many(a, values, also=(HdrHistogram(1, 1000, 2),))
+
+
+def test_recorder_folding_on_ticks_keeps_seconds_and_warmup_exact() -> None:
+    """Latencies are folded on every tick, not once a second (a second's worth stalled the open
+    loop for ~10 ms); each second's histogram must still hold exactly that second's responses, and
+    the run's histogram only the measured ones (warmup excluded)."""
+    from bench.engine import OK_EMPTY, Outcome
+
+    rng = np.random.default_rng(4)
+    measure_start = 100.0
+    rec = Recorder(measure_start, measure_start - 1.0, open_loop=True)  # one warmup second
+    expected: dict[int, list[float]] = {}
+    measured: list[float] = []
+    t = measure_start - 1.0
+    for k in range(3000):  # 3 s of completions, 1 ms apart, with a tick every 100 ms
+        t += 0.001
+        lat = float(rng.uniform(100, 50_000))  # us
+        send = t - lat / 1e6
+        rec.record(send, t, OK_EMPTY if k % 7 else Outcome("http_500", 0, "x"), 10)
+        if k % 7:
+            expected.setdefault(int(np.floor(t - measure_start)), []).append(lat)
+            if send >= measure_start:
+                measured.append(lat)
+        rec.record_lag(send, send + 0.0002)
+        if k % 100 == 0:
+            rec.roll(t)  # the ticker's call
+    report = rec.report(t + 0.0005)
+    by_sec = {p.sec: p for p in report.seconds}
+    assert sorted(by_sec) == sorted(expected) and min(by_sec) == -1
+    for sec, lats in expected.items():
+        h, ref = hist.decode(by_sec[sec].histogram), hist.new()
+        hist.record_many(ref, lats)
+        assert list(h.counts) == list(ref.counts), f"second {sec}"
+    ref = hist.new()
+    hist.record_many(ref, measured)
+    assert list(hist.decode(report.histogram).counts) == list(ref.counts)
+    assert hist.total_count(report.lag_histogram) == 3000
+    assert report.ok == len(measured)
+
+
 def test_merging_encoded_histograms_equals_one_histogram() -> None:
     rng = np.random.default_rng(2)
     parts = [rng.exponential(2000, 5000) for _ in range(3)]
