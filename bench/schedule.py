@@ -49,6 +49,11 @@ TIMER_MIN_S = 50e-6
 # about 50 us of CPU each and saturate the client at 14k req/s. A lag of up to 0.2 ms stays well
 # under the 1 ms that counts as late; at lower rates the dispatcher still wakes at each arrival.
 BURST_S = 200e-6
+# open loop: a completion sends the arrivals that are due once the dispatcher is this late. Sending
+# from every completion as soon as anything is due splits the bursts into single sends, each waking
+# an idle target (a cross-CPU wake-up costs the sender tens of microseconds in this project's VM):
+# measured at 45k req/s, 77-83% of a core instead of 71-74%, for a lag p50 of 0.02 instead of 0.16 ms
+COMPLETION_SLACK_S = BURST_S
 _perf = time.perf_counter
 
 
@@ -366,11 +371,11 @@ async def _closed(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[in
 async def _open(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[int, ...], start_at: float,
                 measure_start: float, measure_end: float, state: RunState) -> None:
     """Send each arrival at its intended time. Arrivals are dispatched from two places: the
-    dispatcher coroutine, which sleeps on the timer until the next arrival (at most BURST_S at a
-    time), and every completion, which sends whatever has come due before returning. When the
-    loop is busy with responses, a timer wake-up waits behind a whole loop iteration of them
-    (hundreds of microseconds at tens of thousands of req/s); the completion that runs first
-    does not, so the schedule holds to within one callback. The check costs one comparison."""
+    dispatcher coroutine, which sleeps on the timer until the next arrival (waking at most once
+    per BURST_S), and the completions: when the loop is busy with responses, the timer's wake-up
+    waits behind a whole loop iteration of them (milliseconds at tens of thousands of req/s), so
+    a completion that finds the dispatcher COMPLETION_SLACK_S behind sends what is due itself.
+    The check costs one comparison per response."""
     loop = asyncio.get_running_loop()
     n_bodies = len(sizes)
     limit = plan.requests_limit
@@ -420,7 +425,7 @@ async def _open(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[int,
             inflight[0] -= 1
         t = _perf()
         rec.record(intended, t, out, sizes[i])
-        if t >= next_t:
+        if t - next_t >= COMPLETION_SLACK_S:
             dispatch(t)
 
     def send_now(i: int, intended: float) -> None:
@@ -435,7 +440,7 @@ async def _open(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[int,
             inflight[0] -= 1
             t = _perf()
             record(intended, t, out, sizes[i])
-            if t >= next_t:
+            if t - next_t >= COMPLETION_SLACK_S:
                 dispatch(t)
             if finishing and inflight[0] == 0 and not drained.done():
                 drained.set_result(None)
