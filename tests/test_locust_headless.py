@@ -154,8 +154,11 @@ def test_processes_two_and_the_payload_tab_aggregates_workers(tfs_url, tmp_path)
     Payload tab's data (`extended_stats` of /stats/requests) can be read during the run."""
     prefix = tmp_path / "proc"
     web_port = _free_port()
+    master_port = _free_port()  # not Locust's default 5557 on every interface: tests run side by side
     proc = _start(
         LOCUST + ["--autostart", "--autoquit", "3", "--web-host", "127.0.0.1", "--web-port", str(web_port),
+                  "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
+                  "--master-port", str(master_port),
                   "-H", tfs_url, "--model", "image", "--kind", "image", "--batch-size", "2", "--image-size", "32x32",
                   "-u", "4", "-r", "10", "-t", "4s", "--processes", "2", "--csv", str(prefix), "--only-summary"],
         tmp_path / "proc.log",

@@ -82,11 +82,12 @@ FORMATS = ("row", "columnar")
 ENGINES = ("fast", "aiohttp")
 
 
-def add_target_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
+def add_target_arguments(p: argparse.ArgumentParser, *, required: bool, kind_template: bool = False) -> None:
     g = p.add_argument_group("target")
     g.add_argument("--url", required=required, help="TF Serving REST base URL, e.g. http://127.0.0.1:8501")
     g.add_argument("--model", required=required,
-                   help="model name; '{kind}' is replaced by each payload kind (the demo models are named by kind)")
+                   help="model name; '{kind}' is replaced by each payload kind (the demo models are named by kind)"
+                   if kind_template else "model name")
     vl = g.add_mutually_exclusive_group()
     vl.add_argument("--version", type=nonnegative_int_arg, help="model version")
     vl.add_argument("--label", help="model version label")
@@ -126,7 +127,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "partial) and reports what finished; a second Ctrl-C exits at once.",
     )
     p.add_argument("--config", type=Path, help="TOML sweep file ([sweep], [payload], [check]); flags override it")
-    add_target_arguments(p, required=False)
+    add_target_arguments(p, required=False, kind_template=True)
     g = p.add_argument_group("grid")
     g.add_argument("--kinds", type=_choice_list(KINDS, "kind"), help="payload kinds, e.g. text,image,numeric")
     g.add_argument("--batch-sizes", type=_list_of(positive_int_arg, "positive integers"), help="e.g. 1,8,32")
