@@ -40,14 +40,9 @@ class Buckets:
 
 
 def _decode(encoded: str):  # -> HdrHistogram
-    try:
-        from bench import hist as bench_hist  # the engine's helpers, when present
+    from bench import hist as bench_hist  # without hdrh's histogram<->encoder cycle: freed at once
 
-        return bench_hist.decode(encoded)
-    except (ImportError, AttributeError):
-        from hdrh.histogram import HdrHistogram
-
-        return HdrHistogram.decode(encoded)
+    return bench_hist.decode(encoded)
 
 
 @lru_cache(maxsize=512)
