@@ -79,7 +79,7 @@ class _Conn(asyncio.Protocol):
     def on_message_complete(self) -> None:
         parts = self.parts
         body = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.parts = []
+        parts.clear()
         parser = self.parser
         if not parser.should_keep_alive():
             self.close()

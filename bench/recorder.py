@@ -86,11 +86,11 @@ class Recorder:
         self.warm_requests = 0
         self.warm_errors = 0
         self.last_done = measure_start
-        # not yet folded into the histograms (us): ok latencies of this second (warmup included),
-        # the measured ones among them, and open-loop lags. `_fold` empties all three together,
-        # so `_lat` is always a subsequence of `_sec_lat` (equal lengths: the same values).
-        self._sec_lat = array("d")
+        # not yet folded into the histograms (us): ok latencies of measured requests (for the run
+        # and the current second) and of warmup requests (for the current second only), and
+        # open-loop lags; one append per response
         self._lat = array("d")
+        self._warm_lat = array("d")
         self._lag = array("d")
         self._hist = hist.new()
         self._lag_hist = hist.new() if open_loop else None
@@ -111,32 +111,30 @@ class Recorder:
         server shows up in the latency), the actual send time in closed loop."""
         if t_done >= self._next_boundary:
             self.roll(t_done)
-        lat_us = (t_done - t_send) * 1e6
-        err = outcome.error
         self._sec_req += 1
-        if err is None:
-            self._sec_lat.append(lat_us)
-        else:
-            self._sec_err += 1
-            if len(self.error_samples) < MAX_ERROR_SAMPLES and outcome.detail:
-                sample = f"{err}: {outcome.detail}"
-                if sample not in self.error_samples:
-                    self.error_samples.append(sample)
-        if t_send < self.measure_start:
-            self.warm_requests += 1
-            if err is not None:
-                self.warm_errors += 1
-            return
-        self.requests += 1
-        self.request_bytes_total += request_bytes
-        self.response_bytes_total += outcome.response_bytes
-        if t_done > self.last_done:
-            self.last_done = t_done
-        if err is None:
-            self.ok += 1
-            self._lat.append(lat_us)
-        else:
+        err = outcome.error
+        if t_send >= self.measure_start:
+            self.requests += 1
+            self.request_bytes_total += request_bytes
+            self.response_bytes_total += outcome.response_bytes
+            if t_done > self.last_done:
+                self.last_done = t_done
+            if err is None:
+                self.ok += 1
+                self._lat.append((t_done - t_send) * 1e6)
+                return
             self.errors[err] = self.errors.get(err, 0) + 1
+        else:
+            self.warm_requests += 1
+            if err is None:
+                self._warm_lat.append((t_done - t_send) * 1e6)
+                return
+            self.warm_errors += 1
+        self._sec_err += 1
+        if len(self.error_samples) < MAX_ERROR_SAMPLES and outcome.detail:
+            sample = f"{err}: {outcome.detail}"
+            if sample not in self.error_samples:
+                self.error_samples.append(sample)
 
     def record_lag(self, intended: float, actual: float) -> None:
         """Open loop: how late a measured request left compared with its schedule."""
@@ -171,16 +169,12 @@ class Recorder:
         self._sec += 1
 
     def _fold(self) -> None:
-        sec, lat = self._sec_lat, self._lat
-        if sec:
-            if len(lat) == len(sec):  # all measured: the same values, one index computation
-                hist.record_many(self._sec_hist, sec, also=(self._hist,))
-            else:
-                hist.record_many(self._sec_hist, sec)
-                if lat:
-                    hist.record_many(self._hist, lat)
-            self._sec_lat = array("d")
+        if self._lat:  # one index computation for the run's and the second's histogram
+            hist.record_many(self._hist, self._lat, also=(self._sec_hist,))
             self._lat = array("d")
+        if self._warm_lat:
+            hist.record_many(self._sec_hist, self._warm_lat)
+            self._warm_lat = array("d")
         if self._lag and self._lag_hist is not None:
             hist.record_many(self._lag_hist, np.maximum(np.frombuffer(self._lag), 0.0))
             self._lag = array("d")
