@@ -11,6 +11,7 @@ flight per connection, like wrk and like TF Serving clients in practice.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -31,12 +32,13 @@ from bench.engine import (
 )
 
 _perf = time.perf_counter
+_write = os.write
 
 
 class _Conn(asyncio.Protocol):
     """One keep-alive connection; at most one request in flight."""
 
-    __slots__ = ("engine", "transport", "parser", "done", "parts", "closed", "deadline")
+    __slots__ = ("engine", "transport", "parser", "done", "parts", "closed", "deadline", "fd")
 
     def __init__(self, engine: FastEngine) -> None:
         self.engine = engine
@@ -46,10 +48,14 @@ class _Conn(asyncio.Protocol):
         self.parts: list[bytes] = []
         self.closed = False
         self.deadline = 0.0
+        self.fd = -1  # the socket, for writing requests directly (plain TCP only)
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if self.engine.ssl is None and sock is not None:
+            self.fd = sock.fileno()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -193,7 +199,20 @@ class FastEngine:
                 conn.done = done
                 conn.deadline = _perf() + self.timeout_s
                 self.busy.add(conn)
-                conn.transport.write(self.requests[index])  # type: ignore[union-attr]
+                data = self.requests[index]
+                if conn.fd >= 0:
+                    # straight to the socket: the transport's buffer is empty (one request in flight
+                    # per connection, sent whole before its response), so order is kept, and a
+                    # write(2) here costs ~0.3 us less than the transport's. Whatever the kernel does
+                    # not take now (a full buffer, or an error) goes through the transport as before.
+                    try:
+                        n = _write(conn.fd, data)
+                    except OSError:
+                        n = 0
+                    if n == len(data):
+                        return
+                    data = data[n:]
+                conn.transport.write(data)  # type: ignore[union-attr]
                 return
         loop = self._loop or asyncio.get_running_loop()
         task = loop.create_task(self._connect_then_send(index, done))
