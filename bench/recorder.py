@@ -6,8 +6,10 @@ HdrHistograms (`bench.hist.record_many`); each finished second keeps only its co
 compressed histogram of that second (a few hundred bytes), so a 30-minute run holds ~2k of them.
 Folding on every tick, rather than once a second, matters for the open loop: folding a whole
 second at 45k req/s took about 10 ms of the event loop, which made hundreds of arrivals late once
-a second; a tick's share takes a fraction of a millisecond. A request belongs to the phase in which it was (intended to be) sent: warmup requests appear
-in the time series (negative seconds) but never in the statistics.
+a second; a tick's share takes a fraction of a millisecond.
+
+A request belongs to the phase in which it was (intended to be) sent: warmup requests appear in the
+time series (negative seconds) but never in the statistics.
 
 Latency statistics are over successful responses; failures are counted by class and kept out of
 the percentiles (a fast 500 must not make p99 look good, a 30 s timeout is reported as a timeout).
