@@ -650,7 +650,8 @@ class _SweepProgress:
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=False, refresh_per_second=4,
+                console=Console(stderr=True), transient=False,
+                auto_refresh=False,  # redrawn on progress updates: see tfsbench.commands.run's bar
             )
             self._progress.__enter__()
             self._task = self._progress.add_task("sweep", total=self.total_s)
@@ -683,10 +684,11 @@ class _SweepProgress:
         self.done_s += self.current_s
         self.current_cfg = None
         if self._progress is not None:
-            self._progress.update(self._task, completed=self.done_s)
+            self._progress.update(self._task, completed=self.done_s, refresh=True)
             if result is not None:
                 self._progress.console.print(f"finished {rid}: {_one_line(result)}", soft_wrap=True)
 
     def _show(self, run_elapsed_s: float, description: str) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, completed=self.done_s + run_elapsed_s, description=description)
+            self._progress.update(self._task, completed=self.done_s + run_elapsed_s, description=description,
+                                  refresh=True)
