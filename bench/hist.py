@@ -63,11 +63,12 @@ def record_many(h: HdrHistogram, values_us: Sequence[float] | np.ndarray,
     bucket = pow2ceiling - h.unit_magnitude - (h.sub_bucket_half_count_magnitude + 1)
     sub_bucket = v >> (bucket + h.unit_magnitude)
     index = ((bucket + 1) << h.sub_bucket_half_count_magnitude) + sub_bucket - h.sub_bucket_half_count
+    targets = (h, *also)
+    if any(t.counts_len != h.counts_len or t.unit_magnitude != h.unit_magnitude for t in targets):
+        raise ValueError("record_many: histograms of different shapes")  # before any is changed
     added = np.bincount(index, minlength=h.counts_len)[: h.counts_len]
     lo, hi, n = int(v.min()), int(v.max()), int(v.size)
-    for target in (h, *also):
-        if target.counts_len != h.counts_len or target.unit_magnitude != h.unit_magnitude:
-            raise ValueError("record_many: histograms of different shapes")
+    for target in targets:
         counts = _counts_view(target)
         counts += added.astype(counts.dtype, copy=False)
         target.total_count += n

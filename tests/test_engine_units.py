@@ -92,10 +92,11 @@ def test_bulk_recording_into_several_histograms_equals_separate_recordings() -> 
     assert list(a.counts) == list(ref.counts)
     assert b.get_total_count() == 5_001 and b.get_min_value() == min(42, ref.get_min_value())
     assert b.get_max_value() == ref.get_max_value()
-    with pytest.raises(ValueError, match="different shapes"):
-        from hdrh.histogram import HdrHistogram
+    from hdrh.histogram import HdrHistogram
 
+    with pytest.raises(ValueError, match="different shapes"):
         hist.record_many(a, values, also=(HdrHistogram(1, 1000, 2),))
+    assert list(a.counts) == list(ref.counts)  # refused before anything was recorded
 
 
 def test_recorder_folding_on_ticks_keeps_seconds_and_warmup_exact() -> None:
