@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import statistics
 import sys
 import time
@@ -30,6 +29,7 @@ from aiohttp.client_reqrep import ClientRequest
 from aiohttp.payload import BytesPayload
 from yarl import URL
 
+from bench.script_output import emit
 from bench.selfbench import PREDICT_PATH, REQUEST_BODY, static_target
 
 VARIANTS = ("skip-list", "header", "eager-writer")
@@ -122,12 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     doc = measure(args.requests, args.rounds)
-    print(json.dumps(doc, indent=1))
-    if args.out:
-        from bench.results import write_json_atomic
-
-        write_json_atomic(args.out, doc)
-    return 0
+    return emit(doc, args.out)
 
 
 if __name__ == "__main__":

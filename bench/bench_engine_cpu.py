@@ -12,7 +12,6 @@ engine. Both validation levels are measured: `status` (any 200: the load generat
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 from bench.results import RunConfig
 from bench.runner import run_benchmark
+from bench.script_output import emit
 from bench.selfbench import pinned, plan_pinning, static_target
 
 BODY = '{"instances": [[1.0, 2.0, 3.0, 4.0]]}'
@@ -67,12 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     doc = measure(args.requests, args.rounds)
-    print(json.dumps(doc, indent=1))
-    if args.out:
-        from bench.results import write_json_atomic
-
-        write_json_atomic(args.out, doc)
-    return 0
+    return emit(doc, args.out)
 
 
 if __name__ == "__main__":

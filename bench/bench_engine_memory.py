@@ -13,7 +13,6 @@ million requests; the extrapolation is what the README quotes when N < 10M, and 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 
 from bench.results import RunConfig
 from bench.runner import ProgressUpdate, run_benchmark
+from bench.script_output import emit
 from bench.selfbench import pinned, plan_pinning, static_target
 
 BODY = '{"instances": [[1.0, 2.0, 3.0, 4.0]]}'
@@ -84,12 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     doc = measure(args.requests, args.engine)
-    print(json.dumps(doc, indent=1))
-    if args.out:
-        from bench.results import write_json_atomic
-
-        write_json_atomic(args.out, doc)
-    return 0
+    return emit(doc, args.out)
 
 
 if __name__ == "__main__":

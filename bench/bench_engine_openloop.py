@@ -15,13 +15,13 @@ SCHED_FIFO to tell the two apart.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
 
 from bench.results import RunConfig
 from bench.runner import run_benchmark
+from bench.script_output import emit
 from bench.selfbench import pinned, plan_pinning, static_target
 
 BODY = '{"instances": [[1.0, 2.0, 3.0, 4.0]]}'
@@ -82,13 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = measure(args.engine, args.seconds, fraction=args.fraction, pin=not args.no_pin)
     doc["scheduling"] = "SCHED_FIFO 1 (diagnostic)" if args.fifo else "normal (SCHED_OTHER)"
     doc["load_avg_after"] = os.getloadavg()
-    text = json.dumps(doc, indent=1)
-    print(text)
-    if args.out:
-        from bench.results import write_json_atomic
-
-        write_json_atomic(args.out, doc)
-    return 0
+    return emit(doc, args.out)
 
 
 if __name__ == "__main__":
