@@ -200,12 +200,15 @@ class FastEngine:
                 conn.deadline = _perf() + self.timeout_s
                 self.busy.add(conn)
                 data = self.requests[index]
-                if conn.fd >= 0:
+                transport = conn.transport
+                if conn.fd >= 0 and not transport.is_closing():  # type: ignore[union-attr]
                     # straight to the socket: the transport's buffer is empty (one request in flight
                     # per connection, sent whole before its response), so order is kept, and a
                     # write(2) here saves about a microsecond of CPU per request over the transport's
                     # (measured: 9.7 vs 10.6 us). Whatever the kernel does not take now (a full
-                    # buffer, or an error) goes through the transport as before.
+                    # buffer, or an error) goes through the transport as before. A closing transport
+                    # (EOF or an error seen, connection_lost not yet called) may have closed its
+                    # socket already, and the number may belong to a new one: never write to it.
                     try:
                         n = _write(conn.fd, data)
                     except OSError:
@@ -213,7 +216,7 @@ class FastEngine:
                     if n == len(data):
                         return
                     data = data[n:]
-                conn.transport.write(data)  # type: ignore[union-attr]
+                transport.write(data)  # type: ignore[union-attr]
                 return
         loop = self._loop or asyncio.get_running_loop()
         task = loop.create_task(self._connect_then_send(index, done))
