@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.units import positive_int, rate_arg
+
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -209,33 +211,17 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return int(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.bench_soak", description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=_duration, default=1800.0, help="measured time (default 30m)")
     ap.add_argument("--warmup", type=_duration, default=10.0, help="warmup (default 10s)")
-    ap.add_argument("--rate", type=_positive, default=500.0, help="open-loop requests/s (default 500)")
+    ap.add_argument("--rate", type=rate_arg, default=500.0, help="open-loop requests/s (default 500)")
     ap.add_argument("--interval", type=_duration, default=5.0, help="RSS sampling interval (default 5s)")
     ap.add_argument("--settle", type=_duration, default=60.0,
                     help="growth is measured from warmup + settle to the end (default 60s)")
     ap.add_argument("--engine", choices=("fast", "aiohttp"), default="fast")
     ap.add_argument("--kind", default="numeric")
-    ap.add_argument("--batch-size", type=_positive_int, default=1)
+    ap.add_argument("--batch-size", type=positive_int, default=1)
     ap.add_argument("--url", help="benchmark this target instead of starting the embedded one")
     ap.add_argument("--out", type=Path, default=Path("results/soak"))
     ap.add_argument("--replot", action="store_true",

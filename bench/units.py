@@ -1,6 +1,7 @@
-"""Parsing of load options written by people: durations ('30s', '500ms', '2m') and rates ('200', '1.5k/s').
+"""Parsing of load options written by people: durations ('30s', '500ms', '2m'), rates ('200', '1.5k/s')
+and counts (positive or non-negative integers).
 
-Shared by `run`, `sweep` and `search` so every command accepts the same spellings; the argparse
+Shared by every command and benchmark script so they accept the same spellings; the argparse
 `type=` wrappers raise ArgumentTypeError (one line, exit 2) and the plain functions InputError.
 """
 
@@ -64,6 +65,26 @@ def rate_arg(text: str) -> float:
         return parse_rate_rps(text)
     except InputError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("rate: ")) from None
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def format_duration(seconds: float) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from bench.units import non_negative_int, positive_int  # noqa: F401 - re-exported: every command's integers
 from payloads.errors import InputError
 from payloads.spec import (
     FORMATS,
@@ -26,26 +27,6 @@ DEFAULT_POOL_SIZE = 64
 
 
 # ---- type= validators (argparse turns ArgumentTypeError into one line and exit status 2) ----------
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def _choice_list(allowed: tuple[str, ...], what: str):
