@@ -6,6 +6,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 from payloads.errors import InputError
@@ -36,7 +37,12 @@ def test_batched_results_equal_unbatched_ones(tfs_server, tfs_url):
         batched = list(pool.map(lambda rows: predict(url, rows), inputs))
     for rows, (status, doc) in zip(inputs, batched, strict=True):
         assert status == 200
-        assert doc == predict(tfs_url, rows)[1]
+        # BLAS picks kernels by matrix shape, so batched and unbatched runs may differ in the last
+        # float32 digit; TF Serving's batching promises no bitwise equality either.
+        expected = predict(tfs_url, rows)[1]
+        assert doc.keys() == expected.keys() == {"predictions"}
+        assert np.allclose(doc["predictions"], expected["predictions"], rtol=1e-6, atol=1e-7)
+        assert np.asarray(doc["predictions"]).shape == np.asarray(expected["predictions"]).shape
     # 8 concurrent requests within one 300 ms window are merged into fewer model runs.
     runs = metric(url, ":tensorflow:serving:batching_session:wrapped_run_count")
     assert 1 <= runs < 8
