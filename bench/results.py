@@ -9,7 +9,7 @@ Format history
   open-loop schedule lag, base64 of HdrHistogram's compressed encoding, microseconds), warnings,
   partial/partial_reason.
 2 (2026-11): `server`: the server's own view from TF Serving's Prometheus metrics, scraped before and
-  after the measured window (bench/server_metrics.py): scrape URL, whether the metric was found,
+  after the measured window (bench/measure/server_metrics.py): scrape URL, whether the metric was found,
   server-side latency percentiles in ms from `:tensorflow:serving:request_latency` bucket deltas,
   request counts by status, batching queuing latency when present. None when not scraped; v1 files
   migrate to None.
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from payloads.errors import InputError
+from tfsbench.payloads.errors import InputError
 
 SCHEMA_VERSION = 2
 RESULT_TYPE = "tfsbench.run"
@@ -148,7 +148,7 @@ class RunResult:
     partial: bool = False
     partial_reason: str | None = None
     started_at: str = ""  # ISO 8601 wall clock, UTC
-    server: Mapping[str, Any] | None = None  # v2: the server's view (bench/server_metrics.py)
+    server: Mapping[str, Any] | None = None  # v2: the server's view (bench/measure/server_metrics.py)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import argparse
 import math
 import re
 
-from payloads.errors import InputError
+from tfsbench.payloads.errors import InputError
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s|sec|m|min|h)?\s*$")
 _DURATION_UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0,

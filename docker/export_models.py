@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from server.models import IMAGE_SIDE, TEXT_BUCKETS, ImageModel, NumericModel, TextModel  # noqa: E402
+from tfsbench.server.models import IMAGE_SIDE, TEXT_BUCKETS, ImageModel, NumericModel, TextModel  # noqa: E402
 
 VERSIONS = (1, 2)
 

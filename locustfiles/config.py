@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from payloads.errors import InputError
+from tfsbench.payloads.errors import InputError
 
 KINDS: tuple[str, ...] = ("auto", "text", "image", "numeric")
 FORMATS: tuple[str, ...] = ("row", "columnar")

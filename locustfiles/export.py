@@ -27,12 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import hist
-from bench.results import LatencySummary, ResultError, RunConfig, RunResult, Summary, TimePoint
-from locustfiles.config import parse_request_name
-from locustfiles.metrics import read_payload_csv
-from locustfiles.outcome import error_class, unwrap
-from payloads.errors import InputError
+from tfsbench.bench.measure import hist
+from tfsbench.bench.results import LatencySummary, ResultError, RunConfig, RunResult, Summary, TimePoint
+from tfsbench.locustfiles.config import parse_request_name
+from tfsbench.locustfiles.metrics import read_payload_csv
+from tfsbench.locustfiles.outcome import error_class, unwrap
+from tfsbench.payloads.errors import InputError
 
 WARN_ROUNDED = (
     "Locust rounds response times before computing percentiles (to 1 ms under 100 ms, 10 ms under "

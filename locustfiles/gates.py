@@ -7,7 +7,7 @@ Locust's aggregated totals, i.e. the numbers its own summary prints (p99 rounded
 
 from __future__ import annotations
 
-from locustfiles.config import Gates
+from tfsbench.locustfiles.config import Gates
 
 
 def evaluate(g: Gates, requests: int, failures: int, p99_ms: float | None, rps: float) -> list[str]:

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from bench import hist
+from tfsbench.bench.measure import hist
 
 CSV_COLUMNS: tuple[str, ...] = (
     "Name",

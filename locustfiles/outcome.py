@@ -1,9 +1,9 @@
 """Turn one response (or one client exception) into success or a classified failure message.
 
-The rules that decide "ok" are the engines' (`bench.engine.classify`), so a Locust run and a
+The rules that decide "ok" are the engines' (`tfsbench.bench.measure.engine.classify`), so a Locust run and a
 `tfsbench run` classify the same answer the same way. Every failure message starts with its error
 class and a colon, e.g. `http_503: ...`, `timeout: ...`, `reset: ...`, `batch_mismatch: ...`;
-Locust groups failures by message, and `locustfiles.export` maps them back to the classes of the
+Locust groups failures by message, and `tfsbench.locustfiles.export` maps them back to the classes of the
 run-result schema. Only the gevent client's own exceptions are mapped here.
 """
 
@@ -11,8 +11,16 @@ from __future__ import annotations
 
 import re
 
-from bench.engine import BATCH_MISMATCH, INVALID_JSON, INVALID_RESPONSE, REFUSED, RESET, TIMEOUT, classify
-from bench.engine import classify_exception as engine_classify_exception
+from tfsbench.bench.measure.engine import (
+    BATCH_MISMATCH,
+    INVALID_JSON,
+    INVALID_RESPONSE,
+    REFUSED,
+    RESET,
+    TIMEOUT,
+    classify,
+)
+from tfsbench.bench.measure.engine import classify_exception as engine_classify_exception
 
 ERROR_CLASSES: tuple[str, ...] = (TIMEOUT, REFUSED, RESET, INVALID_JSON, INVALID_RESPONSE, BATCH_MISMATCH)
 _CLASS_RE = re.compile(

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.results import save_result, write_json_atomic
-from locustfiles import config as options
-from locustfiles import gates as gates_mod
-from locustfiles.metrics import rows_to_csv
-from payloads.errors import InputError
+from tfsbench.bench.results import save_result, write_json_atomic
+from tfsbench.locustfiles import config as options
+from tfsbench.locustfiles import gates as gates_mod
+from tfsbench.locustfiles.metrics import rows_to_csv
+from tfsbench.payloads.errors import InputError
 
 logger = logging.getLogger("tfsbench.locust")
 
@@ -129,7 +129,7 @@ def finish(environment: Any, state: Any) -> None:
             write_json_atomic(f"{prefix}_tfsbench.json", doc)
         out = getattr(opts, "tfs_result", "") or ""
         if out:
-            from locustfiles.export import result_from_live
+            from tfsbench.locustfiles.export import result_from_live
 
             doc = doc or sidecar(environment, state)
             save_result(result_from_live(environment, doc), out)

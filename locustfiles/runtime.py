@@ -14,8 +14,8 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from locustfiles.config import UserConfig, request_name
-from payloads.errors import InputError
+from tfsbench.locustfiles.config import UserConfig, request_name
+from tfsbench.payloads.errors import InputError
 
 PREFLIGHT_TIMEOUT_S = 5.0
 
@@ -80,12 +80,12 @@ def preflight(host: str, cfg: UserConfig, timeout_s: float = PREFLIGHT_TIMEOUT_S
 
 def build_bodies(host: str, cfg: UserConfig, kind: str) -> Bodies:
     """Encode `cfg.pool_size` request bodies of `kind` (auto reads the model's signature first)."""
-    from payloads.pool import build_pool
-    from payloads.spec import PayloadSpec
+    from tfsbench.payloads.pool import build_pool
+    from tfsbench.payloads.spec import PayloadSpec
 
     metadata = None
     if kind == "auto":
-        from payloads.metadata_fetch import fetch_metadata
+        from tfsbench.payloads.metadata_fetch import fetch_metadata
 
         metadata = fetch_metadata(host, cfg.model, version=cfg.version, label=cfg.label, timeout_s=10)
     spec = PayloadSpec(

@@ -15,9 +15,8 @@ import logging
 from typing import Any
 
 from locust import LoadTestShape, events
-
-from locustfiles import config as options
-from locustfiles.shape_plans import KneePlan, SpikePlan, StepPlan
+from tfsbench.locustfiles import config as options
+from tfsbench.locustfiles.shape_plans import KneePlan, SpikePlan, StepPlan
 
 logger = logging.getLogger("tfsbench.locust")
 

@@ -29,13 +29,12 @@ from locust import FastHttpUser, events, task
 from locust.contrib.fasthttp import FAILURE_EXCEPTIONS
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
-
-from locustfiles import config as options
-from locustfiles import report
-from locustfiles.metrics import PayloadMetrics
-from locustfiles.outcome import check_response, classify_exception
-from locustfiles.runtime import Bodies, build_bodies, preflight
-from payloads.errors import InputError
+from tfsbench.locustfiles import config as options
+from tfsbench.locustfiles import report
+from tfsbench.locustfiles.metrics import PayloadMetrics
+from tfsbench.locustfiles.outcome import check_response, classify_exception
+from tfsbench.locustfiles.runtime import Bodies, build_bodies, preflight
+from tfsbench.payloads.errors import InputError
 
 logger = logging.getLogger("tfsbench.locust")
 
@@ -315,7 +314,7 @@ def _on_init(environment: Any, runner: Any, web_ui: Any, **_: Any) -> None:
     if cfg is not None and not explicit_classes:
         _select_user_class(environment, cfg.kind)
     if web_ui is not None:
-        from locustfiles import webui
+        from tfsbench.locustfiles import webui
 
         webui.install(environment, state, select_kind=None if explicit_classes else _select_user_class)
 

@@ -18,11 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Response, jsonify, make_response, request
-
-from locustfiles import config as options
-from locustfiles.metrics import rows_to_csv
-from locustfiles.runtime import preflight
-from payloads.errors import InputError
+from tfsbench.locustfiles import config as options
+from tfsbench.locustfiles.metrics import rows_to_csv
+from tfsbench.locustfiles.runtime import preflight
+from tfsbench.payloads.errors import InputError
 
 logger = logging.getLogger("tfsbench.locust")
 

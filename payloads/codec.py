@@ -23,9 +23,8 @@ from typing import Any
 
 import numpy as np
 import orjson
-
-from payloads.errors import InputError
-from payloads.signature import (
+from tfsbench.payloads.errors import InputError
+from tfsbench.payloads.signature import (
     DEFAULT_SIGNATURE,
     NUMPY_DTYPES,
     TF_TYPE_NAMES,

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from payloads.errors import InputError
-from payloads.signature import NUMPY_DTYPES, ModelMetadata, SignatureSpec, TensorSpec
-from payloads.spec import MAX_INSTANCE_ELEMENTS, PayloadSpec, check_request_size
+from tfsbench.payloads.errors import InputError
+from tfsbench.payloads.signature import NUMPY_DTYPES, ModelMetadata, SignatureSpec, TensorSpec
+from tfsbench.payloads.spec import MAX_INSTANCE_ELEMENTS, PayloadSpec, check_request_size
 
 DEFAULT_NAMES = {"numeric": "features", "text": "text", "image": "image_bytes"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")

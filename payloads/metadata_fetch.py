@@ -11,8 +11,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from payloads.errors import InputError
-from payloads.signature import ModelMetadata, parse_metadata
+from tfsbench.payloads.errors import InputError
+from tfsbench.payloads.signature import ModelMetadata, parse_metadata
 
 MAX_METADATA_BYTES = 64 * 1024 * 1024
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from payloads.codec import encode_request
-from payloads.errors import InputError
-from payloads.generators import IMAGE_BANK_SIZE, make_generator
-from payloads.signature import ModelMetadata
-from payloads.sizes import SizeInfo, b64_bytes_of, gzip_body, measure, raw_bytes_of
-from payloads.spec import PayloadSpec
+from tfsbench.payloads.codec import encode_request
+from tfsbench.payloads.errors import InputError
+from tfsbench.payloads.generators import IMAGE_BANK_SIZE, make_generator
+from tfsbench.payloads.signature import ModelMetadata
+from tfsbench.payloads.sizes import SizeInfo, b64_bytes_of, gzip_body, measure, raw_bytes_of
+from tfsbench.payloads.spec import PayloadSpec
 
 DEFAULT_POOL_SIZE = 64
 MAX_POOL_SIZE = 100_000

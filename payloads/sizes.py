@@ -96,8 +96,8 @@ def size_table(
     `metadata` (a ModelMetadata) is what kind `auto` builds from (the fixed kinds keep their defaults)."""
     import dataclasses
 
-    from payloads.pool import build_pool
-    from payloads.spec import PayloadSpec
+    from tfsbench.payloads.pool import build_pool
+    from tfsbench.payloads.spec import PayloadSpec
 
     rows = []
     for kind in kinds:

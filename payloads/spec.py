@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from payloads.errors import InputError
+from tfsbench.payloads.errors import InputError
 
 KINDS = ("text", "image", "numeric", "auto")
 FORMATS = ("row", "columnar")

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.results import RunResult, write_bytes_atomic, write_json_atomic
-from reports import figures, style
-from reports.compare import ComparisonTable, compare_sources
-from reports.context import EXTRA_SECTION_MODULES, FigureOut, ReportContext, Section
-from reports.dataset import Source, all_runs, run_warnings, source_map
-from reports.payload_sizes import gzip_estimates
+from tfsbench.bench.results import RunResult, write_bytes_atomic, write_json_atomic
+from tfsbench.reports import figures, style
+from tfsbench.reports.compare import ComparisonTable, compare_sources
+from tfsbench.reports.context import EXTRA_SECTION_MODULES, FigureOut, ReportContext, Section
+from tfsbench.reports.dataset import Source, all_runs, run_warnings, source_map
+from tfsbench.reports.payload_sizes import gzip_estimates
 
 MAX_TIMESERIES_FIGURES = 3
 MAX_COMPARISON_FIGURES = 3
@@ -125,7 +125,7 @@ def make_figures(ctx: ReportContext) -> list[FigureOut]:
 
 
 def extra_sections(ctx: ReportContext) -> tuple[list[Section], list[FigureOut]]:
-    """Sections from optional modules (see reports.context.EXTRA_SECTION_MODULES)."""
+    """Sections from optional modules (see tfsbench.reports.context.EXTRA_SECTION_MODULES)."""
     sections, figs = [], []
     for name in EXTRA_SECTION_MODULES:
         try:
@@ -182,9 +182,9 @@ def comparisons_for(sources: Sequence[Source]) -> list[ComparisonTable]:
 
 
 def write_report(ctx: ReportContext, out_dir: str | os.PathLike[str]) -> ReportFiles:
-    from reports.html import render_html
-    from reports.markdown import render_markdown
-    from reports.tables import to_csv
+    from tfsbench.reports.html import render_html
+    from tfsbench.reports.markdown import render_markdown
+    from tfsbench.reports.tables import to_csv
 
     t0 = time.perf_counter()
     html_text = render_html(ctx)

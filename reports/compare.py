@@ -4,7 +4,7 @@ A difference counts only if it is both larger than a noise threshold (5% by defa
 pyperf do) and statistically significant:
 - latency percentiles: bootstrap over the HDR histograms. Each replicate resamples a run's N
   recorded requests with replacement and takes the percentile (drawn exactly as an order statistic,
-  see `reports.latency.bootstrap_percentile`), for A and for B; the 95% percentile interval of the
+  see `tfsbench.reports.latency.bootstrap_percentile`), for A and for B; the 95% percentile interval of the
   relative difference must exclude zero. Requests are treated as independent, which understates noise on a bursty run; the
   threshold is the guard against that.
 - throughput: the same bootstrap over the run's per-second counts of successful requests.
@@ -20,10 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from bench.results import RunResult
-from reports.dataset import Source, config_name, load_of, match_key
-from reports.latency import Buckets, bootstrap_percentile, buckets
+from tfsbench.bench.results import RunResult
+from tfsbench.reports.dataset import Source, config_name, load_of, match_key
+from tfsbench.reports.latency import Buckets, bootstrap_percentile, buckets
 
 NOISE_THRESHOLD = 0.05
 RESAMPLES = 2000

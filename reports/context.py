@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bench.results import RunResult
+from tfsbench.bench.results import RunResult
 
 if TYPE_CHECKING:
-    from bench.slo import Slo
-    from reports.compare import ComparisonTable
-    from reports.dataset import Source
-    from reports.plan import Plan
+    from tfsbench.bench.stats.slo import Slo
+    from tfsbench.reports.compare import ComparisonTable
+    from tfsbench.reports.dataset import Source
+    from tfsbench.reports.plan import Plan
 
-EXTRA_SECTION_MODULES: tuple[str, ...] = ("reports.server_view",)
+EXTRA_SECTION_MODULES: tuple[str, ...] = ("tfsbench.reports.server_view",)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.results import MANIFEST_TYPE, ResultError, RunResult, load_results, read_json
-from reports.latency import buckets
+from tfsbench.bench.results import MANIFEST_TYPE, ResultError, RunResult, load_results, read_json
+from tfsbench.reports.latency import buckets
 
 PERCENTILE_FIELDS: tuple[tuple[str, float], ...] = (
     ("p50", 50.0),

@@ -16,11 +16,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter
-
-from bench.results import RunResult
-from reports import style
-from reports.dataset import kinds_in, knee_index, load_label, load_of, series_of, stability_text
-from reports.latency import NINES, buckets, spectrum_ms
+from tfsbench.bench.results import RunResult
+from tfsbench.reports import style
+from tfsbench.reports.dataset import kinds_in, knee_index, load_label, load_of, series_of, stability_text
+from tfsbench.reports.latency import NINES, buckets, spectrum_ms
 
 MAX_PANEL_COLS = 3
 

@@ -11,12 +11,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bench.results import SCHEMA_VERSION, RunResult
-from reports import tables
-from reports.compare import METRIC_LABELS, TEST_DESCRIPTION, ComparisonTable
-from reports.context import FigureOut, ReportContext
-from reports.dataset import load_of, report_warnings
-from reports.plan import Plan
+from tfsbench.bench.results import SCHEMA_VERSION, RunResult
+from tfsbench.reports import tables
+from tfsbench.reports.compare import METRIC_LABELS, TEST_DESCRIPTION, ComparisonTable
+from tfsbench.reports.context import FigureOut, ReportContext
+from tfsbench.reports.dataset import load_of, report_warnings
+from tfsbench.reports.plan import Plan
 
 MAX_WARNINGS_SHOWN = 12
 KIND_ORDER = {"numeric": 0, "text": 1, "image": 2}

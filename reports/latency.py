@@ -40,7 +40,9 @@ class Buckets:
 
 
 def _decode(encoded: str):  # -> HdrHistogram
-    from bench import hist as bench_hist  # without hdrh's histogram<->encoder cycle: freed at once
+    from tfsbench.bench.measure import (
+        hist as bench_hist,  # without hdrh's histogram<->encoder cycle: freed at once
+    )
 
     return bench_hist.decode(encoded)
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import html as _html
 from collections.abc import Sequence
 
-from reports import tables
-from reports.compare import METRIC_LABELS, TEST_DESCRIPTION, ComparisonTable
-from reports.context import ReportContext
-from reports.dataset import load_of, report_warnings
-from reports.html import KIND_ORDER, findings
-from reports.plan import Plan
+from tfsbench.reports import tables
+from tfsbench.reports.compare import METRIC_LABELS, TEST_DESCRIPTION, ComparisonTable
+from tfsbench.reports.context import ReportContext
+from tfsbench.reports.dataset import load_of, report_warnings
+from tfsbench.reports.html import KIND_ORDER, findings
+from tfsbench.reports.plan import Plan
 
 MAX_WARNINGS = 15
 

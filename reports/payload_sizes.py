@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from bench.results import RunResult
+from tfsbench.bench.results import RunResult
 
 ESTIMATE_POOL_SIZE = 4
 _GENERATED_KINDS = ("numeric", "text", "image")
@@ -23,7 +23,7 @@ def _key(run: RunResult) -> tuple:
 
 def gzip_estimates(runs: Sequence[RunResult]) -> dict[int, float]:
     """id(run) -> mean gzip-compressed request bytes, for runs whose bodies can be regenerated."""
-    from reports.figures import gzip_bytes
+    from tfsbench.reports.figures import gzip_bytes
 
     out: dict[int, float] = {}
     cache: dict[tuple, float | None] = {}
@@ -40,7 +40,7 @@ def gzip_estimates(runs: Sequence[RunResult]) -> dict[int, float]:
 
 def _estimate(run: RunResult) -> float | None:
     try:
-        from bench.runner import build_pool_for
+        from tfsbench.bench.measure.runner import build_pool_for
 
         cfg = dataclasses.replace(run.config, pool_size=min(run.config.pool_size or 1, ESTIMATE_POOL_SIZE))
         pool = build_pool_for(cfg)

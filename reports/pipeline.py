@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.results import RunConfig
-from bench.slo import Slo, parse_slo
+from tfsbench.bench.results import RunConfig
+from tfsbench.bench.stats.slo import Slo, parse_slo
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +47,8 @@ class DemoOutcome:
 def measure(url: str, out_dir: Path, settings: DemoSettings = DemoSettings(), *, progress: bool = True,
                  log: Callable[[str], None] = print) -> DemoOutcome:
     """Sweep and SLO search against `url` (an embedded or real TF Serving target)."""
-    from bench.search import run_search
-    from bench.sweep import SweepPlan, run_sweep
+    from tfsbench.bench.orchestrate.search import run_search
+    from tfsbench.bench.orchestrate.sweep import SweepPlan, run_sweep
 
     slo: Slo = parse_slo(settings.slo)
     out_dir = Path(out_dir)
@@ -89,9 +89,9 @@ def measure(url: str, out_dir: Path, settings: DemoSettings = DemoSettings(), *,
 def report_and_plan(outcome: DemoOutcome, settings: DemoSettings = DemoSettings(), *,
                     log: Callable[[str], None] = print) -> DemoOutcome:
     """Plan and report from what `run_pipeline` measured (no target needed any more)."""
-    from reports.build import build_report
-    from reports.dataset import load_sources
-    from reports.plan import make_plan
+    from tfsbench.reports.build import build_report
+    from tfsbench.reports.dataset import load_sources
+    from tfsbench.reports.plan import make_plan
 
     slo = parse_slo(settings.slo)
     report_dir = outcome.report_html.parent

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.results import RunResult
-from bench.slo import Slo
-from payloads.errors import InputError
-from reports.dataset import Source, load_of, min_requests_for, stability_text
+from tfsbench.bench.results import RunResult
+from tfsbench.bench.stats.slo import Slo
+from tfsbench.payloads.errors import InputError
+from tfsbench.reports.dataset import Source, load_of, min_requests_for, stability_text
 
 FORMULA = "replicas = ceil(target / (capacity x (1 - headroom)))"
 ASSUMPTIONS = (
@@ -114,7 +114,7 @@ def _percentile_of(metric: str) -> float | None:
 
 def _judge(run: RunResult, slo: Slo, open_loop: bool) -> tuple[bool, str]:
     if open_loop:
-        from bench.search import judge_probe
+        from tfsbench.bench.orchestrate.search import judge_probe
 
         return judge_probe(run, slo, require_stable=False)
     s = run.summary

@@ -6,7 +6,7 @@ byte read. The gap is JSON encoding and decoding on both sides, HTTP, the networ
 generator's own queueing. A big gap with a small server time says: fix the payload (smaller JSON,
 b64 images, columnar format), not the model.
 
-Listed in `reports.context.EXTRA_SECTION_MODULES`; the report builder calls `build_section` and
+Listed in `tfsbench.reports.context.EXTRA_SECTION_MODULES`; the report builder calls `build_section` and
 `build_figures`.
 """
 
@@ -16,8 +16,8 @@ import html as _html
 from collections.abc import Sequence
 from typing import Any
 
-from bench.results import RunResult
-from reports.context import FigureOut, ReportContext, Section
+from tfsbench.bench.results import RunResult
+from tfsbench.reports.context import FigureOut, ReportContext, Section
 
 SECTION_ID = "server-view"
 TITLE = "Client vs server latency"
@@ -207,8 +207,7 @@ def figure(runs: Sequence[RunResult]) -> Any:
     from matplotlib.patches import Patch
     from matplotlib.ticker import PercentFormatter
     from matplotlib.transforms import blended_transform_factory
-
-    from reports import style
+    from tfsbench.reports import style
 
     panels = _panels(table)
     ncols = 1 if len(panels) == 1 else 2
@@ -268,6 +267,6 @@ def build_figures(ctx: ReportContext) -> list[FigureOut]:
     fig = figure(ctx.runs)
     if fig is None:
         return []
-    from reports import style
+    from tfsbench.reports import style
 
     return [FigureOut(FIGURE_NAME, TITLE, CAPTION, style.png_bytes(fig))]

@@ -13,8 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-
-from bench.results import (
+from tfsbench.bench.results import (
     MANIFEST_TYPE,
     LatencySummary,
     RunConfig,
@@ -48,7 +47,7 @@ def _service_ms(kind: str, batch_size: int) -> float:
 
 
 def _histogram(samples_ms: np.ndarray) -> str:
-    from bench import hist as bench_hist
+    from tfsbench.bench.measure import hist as bench_hist
 
     hist = bench_hist.new()  # the suite's one shape (1 us .. 1 h, 3 digits), without hdrh's reference cycle
     # record distinct values with counts: fast, and identical to recording one by one at 3 digits

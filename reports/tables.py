@@ -11,8 +11,8 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-from bench.results import RunResult
-from reports.dataset import load_of, run_warnings
+from tfsbench.bench.results import RunResult
+from tfsbench.reports.dataset import load_of, run_warnings
 
 CSV_COLUMNS: tuple[str, ...] = (
     "model", "kind", "batch_size", "format", "mode", "engine", "source", "concurrency", "offered_rps",

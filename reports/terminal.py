@@ -10,10 +10,9 @@ from typing import TextIO
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-
-from reports import tables
-from reports.compare import METRIC_LABELS, TEST_DESCRIPTION, ComparisonTable
-from reports.plan import Plan
+from tfsbench.reports import tables
+from tfsbench.reports.compare import METRIC_LABELS, TEST_DESCRIPTION, ComparisonTable
+from tfsbench.reports.plan import Plan
 
 
 def console_for(stream: TextIO | None = None, width: int | None = None) -> Console:

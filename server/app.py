@@ -3,7 +3,7 @@
 It behaves like `tensorflow_model_server --rest_api_port` as documented in api_rest.md and as the
 code answers (http_rest_api_util.cc, http_server.cc): the same routes (case-insensitive regexes,
 URL-decoded names), the same error bodies and status codes, the same metrics. Request bodies are
-decoded by `payloads.codec`, the project's one implementation of TF Serving's JSON rules.
+decoded by `tfsbench.payloads.codec`, the project's one implementation of TF Serving's JSON rules.
 
 It is built on aiohttp's low-level server (one handler, our own routing) because the target must
 stay out of the way when the suite benchmarks its own engines: no router, no middlewares, no access
@@ -25,15 +25,14 @@ from urllib.parse import unquote
 import numpy as np
 import orjson
 from aiohttp import web
-
-from payloads.codec import CodecError, decode_request, encode_response, parse_json
-from payloads.signature import DEFAULT_SIGNATURE
-from server.batching import BatchScheduler
-from server.faults import FaultDecision, FaultInjector
-from server.metrics import ServerMetrics
-from server.models import ModelInputError
-from server.options import ServerOptions
-from server.registry import CODE_FOR_HTTP, ModelRegistry, Servable, ServingError
+from tfsbench.payloads.codec import CodecError, decode_request, encode_response, parse_json
+from tfsbench.payloads.signature import DEFAULT_SIGNATURE
+from tfsbench.server.batching import BatchScheduler
+from tfsbench.server.faults import FaultDecision, FaultInjector
+from tfsbench.server.metrics import ServerMetrics
+from tfsbench.server.models import ModelInputError
+from tfsbench.server.options import ServerOptions
+from tfsbench.server.registry import CODE_FOR_HTTP, ModelRegistry, Servable, ServingError
 
 METRICS_PATH = "/monitoring/prometheus/metrics"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -474,7 +473,7 @@ def build_server(registry: ModelRegistry | None = None, options: ServerOptions |
     web.Server, TargetApp
 ]:
     """An aiohttp low-level server answering like TF Serving; serve it with `serve_forever` helpers."""
-    from server.registry import demo_registry
+    from tfsbench.server.registry import demo_registry
 
     target = TargetApp(registry or demo_registry(), options or ServerOptions())
     server = web.Server(target.handle, access_log=None, handler_cancellation=True, auto_decompress=False)

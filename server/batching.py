@@ -19,9 +19,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 
 import numpy as np
-
-from server.options import BatchingOptions
-from server.registry import ServingError
+from tfsbench.server.options import BatchingOptions
+from tfsbench.server.registry import ServingError
 
 QUEUE_FULL_MESSAGE = "The batch scheduling queue to which this task was submitted is full"
 

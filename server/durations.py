@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from payloads.errors import InputError
+from tfsbench.payloads.errors import InputError
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s|m)?\s*$")
 _UNIT_S = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, None: 1.0}

@@ -25,8 +25,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from payloads.errors import InputError
-from server.durations import parse_duration_s
+from tfsbench.payloads.errors import InputError
+from tfsbench.server.durations import parse_duration_s
 
 EXCLUSIVE_KINDS = ("status", "reset", "truncate", "nonjson", "trickle")
 

@@ -20,8 +20,7 @@ import zlib
 from collections.abc import Mapping
 
 import numpy as np
-
-from payloads.signature import DEFAULT_SIGNATURE, ModelMetadata, SignatureSpec, TensorSpec
+from tfsbench.payloads.signature import DEFAULT_SIGNATURE, ModelMetadata, SignatureSpec, TensorSpec
 
 TEXT_BUCKETS = 64
 IMAGE_SIDE = 32

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from payloads.errors import InputError
-from server.durations import parse_duration_s
-from server.faults import FaultPlan
+from tfsbench.payloads.errors import InputError
+from tfsbench.server.durations import parse_duration_s
+from tfsbench.server.faults import FaultPlan
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_DECOMPRESSED_BYTES = 100 * 1024 * 1024  # TF Serving's gzip cap
@@ -150,7 +150,7 @@ def make_options(**overrides: object) -> ServerOptions:
     `faults="status=503:0.1"`, `service_time="exp:5ms"`, `batching="max_batch_size=8"` or
     `batching={"max_batch_size": 8}` all work, so fixtures read like the CLI.
     """
-    from server.faults import parse_faults
+    from tfsbench.server.faults import parse_faults
 
     values = dict(overrides)
     faults = values.get("faults")

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-
-from payloads.signature import ModelMetadata, metadata_to_json
+from tfsbench.payloads.signature import ModelMetadata, metadata_to_json
 
 # TF's error code names (they are also the `status` label of request_count) and their HTTP codes.
 HTTP_STATUS = {
@@ -185,7 +184,7 @@ class ModelRegistry:
 
 def demo_registry() -> ModelRegistry:
     """The three demo models at versions 1 and 2, label stable -> 1."""
-    from server.models import DEMO_LABELS, DEMO_MODEL_TYPES, DEMO_VERSIONS
+    from tfsbench.server.models import DEMO_LABELS, DEMO_MODEL_TYPES, DEMO_VERSIONS
 
     models = {cls.name: {v: cls(v) for v in DEMO_VERSIONS} for cls in DEMO_MODEL_TYPES}
     labels = {cls.name: dict(DEMO_LABELS) for cls in DEMO_MODEL_TYPES}

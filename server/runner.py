@@ -11,10 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-
-from server.app import TargetApp, build_server
-from server.options import ServerOptions
-from server.registry import ModelRegistry
+from tfsbench.server.app import TargetApp, build_server
+from tfsbench.server.options import ServerOptions
+from tfsbench.server.registry import ModelRegistry
 
 
 @dataclass(slots=True)
@@ -86,7 +85,7 @@ def serve_forever(
     try:
         sock = _listening_socket(host, port, reuse_port=workers > 1)
     except OSError as exc:
-        from payloads.errors import InputError
+        from tfsbench.payloads.errors import InputError
 
         raise InputError(f"--host/--port: cannot listen on {host}:{port}: {exc.strerror}") from None
     bound_port = sock.getsockname()[1]

@@ -11,10 +11,9 @@ import os
 from collections.abc import Mapping
 
 import numpy as np
-
-from payloads.errors import InputError
-from payloads.signature import ModelMetadata, SignatureSpec, TensorSpec
-from server.registry import ModelRegistry
+from tfsbench.payloads.errors import InputError
+from tfsbench.payloads.signature import ModelMetadata, SignatureSpec, TensorSpec
+from tfsbench.server.registry import ModelRegistry
 
 INIT_OP = "__saved_model_init_op"
 
@@ -108,7 +107,7 @@ class SavedModelServable:
         try:
             outputs = fn(**tensors)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
-            from server.models import ModelInputError
+            from tfsbench.server.models import ModelInputError
 
             message = getattr(exc, "message", None) or str(exc)
             raise ModelInputError(message.strip().splitlines()[0][:1000]) from None

@@ -6,7 +6,7 @@
     with serve_subprocess("--service-time", "5ms") as base_url:
         ...  # a real `python -m tfsbench serve --port 0 ...`, killed by PID on exit
 
-Options are those of `server.options.make_options` (strings parsed as on the command line).
+Options are those of `tfsbench.server.options.make_options` (strings parsed as on the command line).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 
-from server.registry import ModelRegistry
+from tfsbench.server.registry import ModelRegistry
 
 _LISTENING_RE = re.compile(r"listening on (http://\S+)")
 
@@ -36,7 +36,7 @@ class ServerThread:
     def __init__(
         self, registry: ModelRegistry | None = None, *, host: str = "127.0.0.1", port: int = 0, **options: object
     ) -> None:
-        from server.options import make_options
+        from tfsbench.server.options import make_options
 
         self.options = make_options(**options)  # bad options fail here, in the caller's thread
         self._registry = registry
@@ -61,7 +61,7 @@ class ServerThread:
         return outcome
 
     def _main(self) -> None:
-        from server.runner import start
+        from tfsbench.server.runner import start
 
         loop = asyncio.new_event_loop()
         self._loop = loop

@@ -3,7 +3,7 @@
 - `tfs_url`: session-wide base URL ("http://127.0.0.1:PORT") of the three demo models
   (numeric, text, image; versions 1 and 2; label stable -> 1), default options.
 - `tfs_server(**options)`: factory for a dedicated server with custom options, stopped at the end of
-  the test. Options are `server.options.make_options` keywords, strings parsed as on the command line:
+  the test. Options are `tfsbench.server.options.make_options` keywords, strings parsed as on the command line:
   `tfs_server(enable_cors=True)`, `tfs_server(faults="status=503:0.1,seed=3")`,
   `tfs_server(batching="max_batch_size=8,batch_timeout_micros=2000")`, `tfs_server(service_time="exp:5ms")`,
   `tfs_server(num_threads=4, timeout_ms=500)`, `tfs_server(max_body_bytes=1024)`, `tfs_server(port=N)` (restart
@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 
 @pytest.fixture(scope="session")
 def tfs_url() -> Iterator[str]:
-    from server.testing import serve_in_thread
+    from tfsbench.server.testing import serve_in_thread
 
     with serve_in_thread() as base_url:
         yield base_url
@@ -33,7 +33,7 @@ def tfs_url() -> Iterator[str]:
 
 @pytest.fixture
 def tfs_server() -> Iterator[Callable[..., str]]:
-    from server.testing import ServerThread
+    from tfsbench.server.testing import ServerThread
 
     started: list[ServerThread] = []
 

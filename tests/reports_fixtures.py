@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bench.results import save_result
-from reports.synthetic import make_run, write_search, write_sweep
+from tfsbench.bench.results import save_result
+from tfsbench.reports.synthetic import make_run, write_search, write_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 XSS = "<img src=x onerror=alert(1)>"

@@ -105,21 +105,21 @@ def sandbox() -> Iterator[Sandbox]:
         contacted.append(f"connect {address}")
         return 111
 
-    import bench.doctor_browser
-    import bench.runner
-    import bench.selfbench
-    import reports.build
-    import server.runner
-    import server.testing
+    import tfsbench.bench.measure.runner
+    import tfsbench.bench.orchestrate.selfbench
+    import tfsbench.doctor.browser
+    import tfsbench.reports.build
+    import tfsbench.server.runner
+    import tfsbench.server.testing
 
     old_cwd = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="tfsbench-prop-") as tmp, pytest.MonkeyPatch.context() as mp:
         root = Path(tmp)
         _fixture_files(root)
-        for module, name in ((bench.runner, "run_benchmark"), (bench.selfbench, "run_selfbench"),
-                             (server.runner, "serve_forever"), (server.testing, "serve_subprocess"),
-                             (server.testing, "ServerThread"), (reports.build, "build_report"),
-                             (bench.doctor_browser, "browser_check"), (subprocess, "Popen")):
+        for module, name in ((tfsbench.bench.measure.runner, "run_benchmark"), (tfsbench.bench.orchestrate.selfbench, "run_selfbench"),
+                             (tfsbench.server.runner, "serve_forever"), (tfsbench.server.testing, "serve_subprocess"),
+                             (tfsbench.server.testing, "ServerThread"), (tfsbench.reports.build, "build_report"),
+                             (tfsbench.doctor.browser, "browser_check"), (subprocess, "Popen")):
             mp.setattr(module, name, stop)
         mp.setattr(socket, "getaddrinfo", getaddrinfo)
         mp.setattr(socket.socket, "connect", connect)

@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from tfsbench.bench.results import save_result, write_json_atomic
 
-from bench.results import save_result, write_json_atomic
 from tests.test_check_gates import FIXTURE_V1, make_run
 
 

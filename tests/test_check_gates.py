@@ -1,4 +1,4 @@
-"""bench.gates: the threshold language, threshold verdicts, baseline comparison, JUnit and Markdown."""
+"""tfsbench.reports.check: the threshold language, threshold verdicts, baseline comparison, JUnit and Markdown."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from bench import gates, hist
-from bench.results import LatencySummary, RunConfig, RunResult, Summary, TimePoint, load_result
-from payloads.errors import InputError
+from tfsbench.bench.measure import hist
+from tfsbench.bench.results import LatencySummary, RunConfig, RunResult, Summary, TimePoint, load_result
+from tfsbench.payloads.errors import InputError
+from tfsbench.reports import check as gates
 
 FIXTURE_V1 = Path(__file__).parent / "fixtures" / "results" / "v1_check_numeric_b8.json"
 

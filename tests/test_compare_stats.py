@@ -11,11 +11,10 @@ from reports_fixtures import (
     run_cli,
     synth,  # noqa: F401
 )
-
-from reports.compare import compare_pair, compare_runs
-from reports.dataset import all_runs, load_sources
-from reports.latency import bootstrap_percentile, buckets
-from reports.synthetic import make_run
+from tfsbench.reports.compare import compare_pair, compare_runs
+from tfsbench.reports.dataset import all_runs, load_sources
+from tfsbench.reports.latency import bootstrap_percentile, buckets
+from tfsbench.reports.synthetic import make_run
 
 
 def test_a_run_against_itself_is_within_noise_everywhere() -> None:

@@ -70,7 +70,7 @@ def test_mounted_host_paths_exist_or_are_generated(compose):
 
 
 def test_models_config_matches_the_demo_models():
-    from server.models import DEMO_LABELS, DEMO_MODEL_TYPES, DEMO_VERSIONS
+    from tfsbench.server.models import DEMO_LABELS, DEMO_MODEL_TYPES, DEMO_VERSIONS
 
     text = (DOCKER / "config" / "models.config").read_text()
     names = re.findall(r'name:\s*"(\w+)"', text)
@@ -86,7 +86,7 @@ def test_models_config_matches_the_demo_models():
 
 
 def test_monitoring_config_enables_prometheus_at_the_default_path():
-    from server.app import METRICS_PATH
+    from tfsbench.server.app import METRICS_PATH
 
     text = (DOCKER / "config" / "monitoring.config").read_text()
     assert re.search(r"enable:\s*true", text)
@@ -94,7 +94,7 @@ def test_monitoring_config_enables_prometheus_at_the_default_path():
 
 
 def test_batching_config_is_what_tfsbench_serve_reads():
-    from server.options import parse_batching_file
+    from tfsbench.server.options import parse_batching_file
 
     options = parse_batching_file(str(DOCKER / "config" / "batching.config"))
     assert options.max_batch_size == 32 and options.num_batch_threads == 2

@@ -10,8 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from bench import doctor_browser
+from tfsbench.doctor import browser as doctor_browser
 
 pytestmark = pytest.mark.browser
 

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from bench import doctor
-from payloads.errors import InputError
+from tfsbench.doctor import checklist as doctor
+from tfsbench.payloads.errors import InputError
 
 
 def run_doctor(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,7 +30,7 @@ def by_name(report: doctor.DoctorReport) -> dict[str, doctor.Finding]:
 
 @pytest.fixture(scope="module")
 def cors_url() -> str:
-    from server.testing import serve_in_thread
+    from tfsbench.server.testing import serve_in_thread
 
     with serve_in_thread(enable_cors=True) as url:
         yield url
@@ -140,7 +139,7 @@ def test_b64_object_to_a_float_input_fails(numeric_meta) -> None:
 
 
 def test_base64_image_without_wrapper_fails(tfs_url: str) -> None:
-    from payloads.generators import encode_image
+    from tfsbench.payloads.generators import encode_image
 
     _, meta = doctor.check_metadata(doctor.Target(tfs_url, "image"))
     jpeg = encode_image(np.zeros((16, 16, 3), dtype=np.uint8), "jpeg", 80)

@@ -8,12 +8,11 @@ import itertools
 import time
 
 import pytest
+import tfsbench.bench.measure.schedule as schedule
 import uvloop
-
-import bench.schedule as schedule
-from bench.engine import OK_EMPTY, Outcome
-from bench.recorder import Recorder
-from bench.schedule import BURST_S, LoadPlan, RunState, arrival_offsets, drive
+from tfsbench.bench.measure.engine import OK_EMPTY, Outcome
+from tfsbench.bench.measure.recorder import Recorder
+from tfsbench.bench.measure.schedule import BURST_S, LoadPlan, RunState, arrival_offsets, drive
 
 RATE_RPS = 10_000.0  # arrivals 100 us apart: one timer per arrival without bursts
 DURATION_S = 0.5
@@ -176,9 +175,8 @@ def test_aiohttp_sweeper_timeout_leaves_the_task_usable() -> None:
     """The aiohttp engine's one sweeper cancels an overdue send and reports `timeout`; the
     cancellation must not leak into the sender's next request (or into its task's state)."""
     from aiohttp import web
-
-    from bench.engine import TIMEOUT, Target
-    from bench.engine_aiohttp import AiohttpEngine
+    from tfsbench.bench.measure.engine import TIMEOUT, Target
+    from tfsbench.bench.measure.engine_aiohttp import AiohttpEngine
 
     calls = [0]
 

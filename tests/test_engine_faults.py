@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-
-from bench import hist
-from bench.results import RunConfig, RunResult
-from bench.runner import ConstantPool, run_benchmark
+from tfsbench.bench.measure import hist
+from tfsbench.bench.measure.runner import ConstantPool, run_benchmark
+from tfsbench.bench.results import RunConfig, RunResult
 
 ENGINES = ("fast", "aiohttp")
 BODY = b'{"instances": [[1.0, 2.0, 3.0, 4.0]]}'

@@ -3,7 +3,7 @@
 The 30-minute soak's load generator went from 55 MiB to 388 MiB after the load ended: hdrh's
 histograms hold a reference cycle (histogram <-> encoder), so every per-second histogram that
 `assemble` decoded (and its ~185 kB counts array) waited for the cyclic garbage collector.
-`bench.hist` now breaks the cycle, so reference counting frees each one at once.
+`tfsbench.bench.measure.hist` now breaks the cycle, so reference counting frees each one at once.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
-
-from bench import hist, stability
-from bench.engine import Outcome
-from bench.recorder import Recorder, WorkerReport
-from bench.results import RunConfig
-from bench.runner import assemble, merge_seconds
+from tfsbench.bench.measure import hist
+from tfsbench.bench.measure.engine import Outcome
+from tfsbench.bench.measure.recorder import Recorder, WorkerReport
+from tfsbench.bench.measure.runner import assemble, merge_seconds
+from tfsbench.bench.results import RunConfig
+from tfsbench.bench.stats import stability
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMORY_BOUND_MB = 60.0
@@ -109,7 +109,7 @@ import gc, json, resource, sys
 sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, sys.argv[2])
 from test_engine_memory import _cfg, _report
-from bench.runner import assemble
+from tfsbench.bench.measure.runner import assemble
 seconds = int(sys.argv[3])
 report = _report(seconds, 20)
 gc.collect()

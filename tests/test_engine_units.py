@@ -7,15 +7,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from bench import hist, stability
-from bench.engine import classify, header_dict, model_url, predict_url
-from bench.recorder import Recorder
-from bench.results import RunConfig, RunResult, load_result
-from bench.runner import assemble, check_config, merge_seconds, payload_extra, payload_spec_for, plans_for
-from bench.schedule import arrival_offsets, interarrival_s
-from bench.units import parse_duration_s, parse_rate_rps
-from payloads.errors import InputError
+from tfsbench.bench.measure import hist
+from tfsbench.bench.measure.engine import classify, header_dict, model_url, predict_url
+from tfsbench.bench.measure.recorder import Recorder
+from tfsbench.bench.measure.runner import (
+    assemble,
+    check_config,
+    merge_seconds,
+    payload_extra,
+    payload_spec_for,
+    plans_for,
+)
+from tfsbench.bench.measure.schedule import arrival_offsets, interarrival_s
+from tfsbench.bench.results import RunConfig, RunResult, load_result
+from tfsbench.bench.stats import stability
+from tfsbench.bench.units import parse_duration_s, parse_rate_rps
+from tfsbench.payloads.errors import InputError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 
@@ -103,7 +110,7 @@ def test_recorder_folding_on_ticks_keeps_seconds_and_warmup_exact() -> None:
     """Latencies are folded on every tick, not once a second (a second's worth stalled the open
     loop for ~10 ms); each second's histogram must still hold exactly that second's responses, and
     the run's histogram only the measured ones (warmup excluded)."""
-    from bench.engine import OK_EMPTY, Outcome
+    from tfsbench.bench.measure.engine import OK_EMPTY, Outcome
 
     rng = np.random.default_rng(4)
     measure_start = 100.0
@@ -264,7 +271,7 @@ def test_units() -> None:
 
 
 def test_payload_options_round_trip_through_config_extra() -> None:
-    from payloads.spec import PayloadSpec
+    from tfsbench.payloads.spec import PayloadSpec
 
     spec = PayloadSpec(kind="image", batch_size=3, image_size=(64, 32), text_words=(2, 4), seed=9)
     cfg = _cfg(kind="image", batch_size=3, seed=9, extra={"payload": json.loads(json.dumps(payload_extra(spec)))})
@@ -277,7 +284,7 @@ def test_payload_options_round_trip_through_config_extra() -> None:
 
 
 def _fake_report(index: int, start: float, latencies_ms: list[float], errors: int):
-    from bench.engine import Outcome
+    from tfsbench.bench.measure.engine import Outcome
 
     rec = Recorder(measure_start=start, run_start=start - 1.0, open_loop=False, index=index)
     t = start - 0.5
@@ -332,8 +339,7 @@ def test_open_loop_sleepers_never_wake_early(kind: str) -> None:
     import time
 
     import uvloop
-
-    from bench.schedule import _LoopSleeper, make_sleeper
+    from tfsbench.bench.measure.schedule import _LoopSleeper, make_sleeper
 
     async def main() -> list[float]:
         loop = asyncio.get_running_loop()

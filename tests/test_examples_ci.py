@@ -18,7 +18,7 @@ SCRIPT = CI / "bench-gate.sh"
 
 @pytest.fixture(scope="module")
 def target() -> Iterator[str]:
-    from server.testing import serve_in_thread
+    from tfsbench.server.testing import serve_in_thread
 
     with serve_in_thread() as url:
         yield url
@@ -73,8 +73,8 @@ def test_unreachable_url_exits_2(tmp_path: Path) -> None:
 
 
 def test_sweep_config_with_check_table_is_valid() -> None:
-    from bench.gates import parse_threshold
-    from bench.sweep import load_sweep_config
+    from tfsbench.bench.orchestrate.sweep import load_sweep_config
+    from tfsbench.reports.check import parse_threshold
 
     sf = load_sweep_config(CI / "bench.toml")
     assert sf.thresholds and all(parse_threshold(t) for t in sf.thresholds)

@@ -14,13 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-from bench.results import load_result
+from tfsbench.bench.results import load_result
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUST = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "tfserving.py")]
 SERVE = (
     "import asyncio, sys\n"
-    "from server.runner import start\n"
+    "from tfsbench.server.runner import start\n"
     "async def main():\n"
     "    await start(port=int(sys.argv[1]))\n"
     "    print('listening', flush=True)\n"

@@ -16,9 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from bench import hist
-from bench.results import load_result
+from tfsbench.bench.measure import hist
+from tfsbench.bench.results import load_result
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = str(ROOT / "locustfiles" / "tfserving.py")

@@ -6,13 +6,12 @@ import json
 
 import orjson
 import pytest
-
-from bench import hist
-from bench.results import RunResult
-from locustfiles import config, export, gates, outcome
-from locustfiles.metrics import PayloadMetrics, read_payload_csv, rows_to_csv
-from locustfiles.shape_plans import KneePlan, SpikePlan, StepPlan
-from payloads.errors import InputError
+from tfsbench.bench.measure import hist
+from tfsbench.bench.results import RunResult
+from tfsbench.locustfiles import config, export, gates, outcome
+from tfsbench.locustfiles.metrics import PayloadMetrics, read_payload_csv, rows_to_csv
+from tfsbench.locustfiles.shape_plans import KneePlan, SpikePlan, StepPlan
+from tfsbench.payloads.errors import InputError
 
 
 def test_user_config_parses_text_values_as_the_web_ui_sends_them():
@@ -272,7 +271,7 @@ def test_locust_export_cli_writes_a_loadable_result(tmp_path):
                 "--users", "4")
     assert proc.returncode == 0, proc.stderr
     assert "numeric b=8 columnar c=4" in proc.stdout
-    from bench.results import load_result
+    from tfsbench.bench.results import load_result
 
     r = load_result(tmp_path / "o.json")
     assert r.config.concurrency == 4 and r.summary.errors == {"http_503": 20, "timeout": 10}

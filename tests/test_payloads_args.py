@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from tfsbench.payloads.errors import InputError
+from tfsbench.payloads.metadata_fetch import metadata_url
+from tfsbench.payloads.spec import PayloadSpec
 
-from payloads.errors import InputError
-from payloads.metadata_fetch import metadata_url
-from payloads.spec import PayloadSpec
 from tfsbench.commands._payload_args import add_payload_arguments, payload_spec_from_args
 
 

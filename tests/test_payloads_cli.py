@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tfsbench.payloads.codec import decode_request
+from tfsbench.payloads.signature import parse_metadata
 
-from payloads.codec import decode_request
-from payloads.signature import parse_metadata
 from tests.test_payloads_signature import MULTI, SINGLE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,8 +104,8 @@ def test_auto_from_url_of_embedded_server(tfs_url: str):
 
 
 def test_fetch_metadata_by_version_and_label(tfs_url: str):
-    from payloads.errors import InputError
-    from payloads.metadata_fetch import fetch_metadata
+    from tfsbench.payloads.errors import InputError
+    from tfsbench.payloads.metadata_fetch import fetch_metadata
 
     meta = fetch_metadata(tfs_url, "numeric", version=1)
     assert meta.model_name == "numeric" and meta.version == "1"

@@ -9,8 +9,7 @@ import math
 import numpy as np
 import orjson
 import pytest
-
-from payloads.codec import (
+from tfsbench.payloads.codec import (
     CodecError,
     check_input_set,
     decode_request,
@@ -20,8 +19,8 @@ from payloads.codec import (
     parse_json,
     response_batch_size,
 )
-from payloads.errors import InputError
-from payloads.signature import SignatureSpec, TensorSpec
+from tfsbench.payloads.errors import InputError
+from tfsbench.payloads.signature import SignatureSpec, TensorSpec
 
 NUMERIC = SignatureSpec(
     "serving_default", (TensorSpec("features", "DT_FLOAT", (-1, 4)),), (TensorSpec("probabilities", "DT_FLOAT", (-1, 3)),)

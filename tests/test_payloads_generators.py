@@ -11,14 +11,14 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from tfsbench.payloads.codec import decode_request
+from tfsbench.payloads.errors import InputError
+from tfsbench.payloads.generators import WORDS, make_generator
+from tfsbench.payloads.pool import build_pool
+from tfsbench.payloads.signature import SignatureSpec, parse_metadata
+from tfsbench.payloads.sizes import measure, size_table
+from tfsbench.payloads.spec import PayloadSpec
 
-from payloads.codec import decode_request
-from payloads.errors import InputError
-from payloads.generators import WORDS, make_generator
-from payloads.pool import build_pool
-from payloads.signature import SignatureSpec, parse_metadata
-from payloads.sizes import measure, size_table
-from payloads.spec import PayloadSpec
 from tests.test_payloads_signature import MULTI, SINGLE, UNKNOWN_RANK, document, tensor
 
 KIND_SIGNATURE = {

@@ -6,9 +6,8 @@ import copy
 
 import numpy as np
 import pytest
-
-from payloads.errors import InputError
-from payloads.signature import (
+from tfsbench.payloads.errors import InputError
+from tfsbench.payloads.signature import (
     DEFAULT_SIGNATURE,
     NUMPY_DTYPES,
     ModelMetadata,

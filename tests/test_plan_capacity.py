@@ -10,11 +10,10 @@ from reports_fixtures import (
     run_cli,
     synth,  # noqa: F401
 )
-
-from bench.slo import parse_slo
-from payloads.errors import InputError
-from reports.dataset import load_sources
-from reports.plan import FORMULA, make_plan
+from tfsbench.bench.stats.slo import parse_slo
+from tfsbench.payloads.errors import InputError
+from tfsbench.reports.dataset import load_sources
+from tfsbench.reports.plan import FORMULA, make_plan
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +89,7 @@ def test_an_slo_nobody_meets_is_reported_not_hidden(sources) -> None:
 
 
 def test_short_runs_are_warned_about(synth, tmp_path) -> None:  # noqa: F811
-    from reports.synthetic import write_sweep
+    from tfsbench.reports.synthetic import write_sweep
 
     write_sweep(tmp_path / "short", kinds=("image",), batch_sizes=(32,), concurrencies=(1, 2), duration_s=1.0)
     plan = make_plan(load_sources([str(tmp_path / "short")]), parse_slo("p99<=2s"), target_qps=10)

@@ -12,10 +12,10 @@ import io
 import threading
 
 from rich.console import Console
+from tfsbench.bench.measure.runner import ProgressUpdate
+from tfsbench.bench.orchestrate.sweep import _SweepProgress
+from tfsbench.bench.results import RunConfig
 
-from bench.results import RunConfig
-from bench.runner import ProgressUpdate
-from bench.sweep import _SweepProgress
 from tfsbench.commands.run import _progress_display
 
 

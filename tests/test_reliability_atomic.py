@@ -17,8 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from bench.results import load_result, write_json_atomic
+from tfsbench.bench.results import load_result, write_json_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,12 +23,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-import bench.runner
-from bench import hist
-from bench.results import RunConfig, RunResult
-from bench.runner import run_benchmark
-from payloads.errors import InputError
+import tfsbench.bench.measure.runner
+from tfsbench.bench.measure import hist
+from tfsbench.bench.measure.runner import run_benchmark
+from tfsbench.bench.results import RunConfig, RunResult
+from tfsbench.payloads.errors import InputError
 
 ENGINES = ("fast", "aiohttp")
 KNOWN_CLASSES = {"timeout", "refused", "reset", "invalid_json", "invalid_response", "batch_mismatch", "cancelled"}
@@ -98,14 +97,14 @@ class InflightMeter:
 @pytest.fixture
 def meters(monkeypatch: pytest.MonkeyPatch) -> list[InflightMeter]:
     made: list[InflightMeter] = []
-    real = bench.runner.make_engine
+    real = tfsbench.bench.measure.runner.make_engine
 
     def make_engine(*args: Any, **kwargs: Any) -> InflightMeter:
         meter = InflightMeter(real(*args, **kwargs))
         made.append(meter)
         return meter
 
-    monkeypatch.setattr(bench.runner, "make_engine", make_engine)
+    monkeypatch.setattr(tfsbench.bench.measure.runner, "make_engine", make_engine)
     return made
 
 
@@ -266,7 +265,7 @@ def test_the_preflight_probe_rides_out_transient_failures(tfs_server: Callable[.
     """`run`, `sweep` and `search` probe the model with one request before any load. On a target
     that fails 30% of its requests (503s, 429s, resets, bad bodies), the probe retries those instead of
     refusing to start; a target that always fails is still refused, with TF Serving's message."""
-    from bench.preflight import PROBE_ATTEMPTS, preflight_and_pool
+    from tfsbench.bench.measure.preflight import PROBE_ATTEMPTS, preflight_and_pool
 
     flaky = tfs_server(faults="status=503:15%,status=429:5%,reset=5%,truncate=5%,seed=8")
     attempts = []

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.results import load_result
+from tfsbench.bench.results import load_result
 
 ROOT = Path(__file__).resolve().parent.parent
 USERS = 3

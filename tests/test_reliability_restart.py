@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from bench.results import RunConfig, RunResult
-from bench.runner import ProgressUpdate, run_benchmark
+from tfsbench.bench.measure.runner import ProgressUpdate, run_benchmark
+from tfsbench.bench.results import RunConfig, RunResult
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE_RPS = 50.0

@@ -9,11 +9,10 @@ from reports_fixtures import (
     ROOT,
     synth,  # noqa: F401
 )
-
-from bench.slo import parse_slo
-from reports.build import build_report
-from reports.dataset import load_sources
-from reports.plan import make_plan
+from tfsbench.bench.stats.slo import parse_slo
+from tfsbench.reports.build import build_report
+from tfsbench.reports.dataset import load_sources
+from tfsbench.reports.plan import make_plan
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

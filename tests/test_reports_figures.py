@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 from reports_fixtures import synth  # noqa: F401
-
-from bench.results import TimePoint
-from bench.slo import parse_slo
-from reports import figures, style
-from reports.dataset import all_runs, knee_index, load_sources
-from reports.latency import buckets, spectrum_ms
-from reports.synthetic import make_run
+from tfsbench.bench.results import TimePoint
+from tfsbench.bench.stats.slo import parse_slo
+from tfsbench.reports import figures, style
+from tfsbench.reports.dataset import all_runs, knee_index, load_sources
+from tfsbench.reports.latency import buckets, spectrum_ms
+from tfsbench.reports.synthetic import make_run
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +129,7 @@ def test_a_timeseries_point_with_no_latency_is_a_gap() -> None:
 
 
 def test_a_corrupt_histogram_is_a_warning_not_a_crash() -> None:
-    from reports.dataset import run_warnings
+    from tfsbench.reports.dataset import run_warnings
 
     run = dataclasses.replace(make_run("numeric", 1, concurrency=2), histogram="bm90IGEgaGlzdG9ncmFt")
     assert buckets(run.histogram) is None

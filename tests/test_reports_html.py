@@ -11,13 +11,12 @@ from reports_fixtures import (
     XSS,
     synth,  # noqa: F401
 )
-
-from bench.slo import parse_slo
-from reports.build import build_report
-from reports.dataset import all_runs, load_sources
-from reports.markdown import md
-from reports.plan import make_plan
-from reports.tables import CSV_COLUMNS
+from tfsbench.bench.stats.slo import parse_slo
+from tfsbench.reports.build import build_report
+from tfsbench.reports.dataset import all_runs, load_sources
+from tfsbench.reports.markdown import md
+from tfsbench.reports.plan import make_plan
+from tfsbench.reports.tables import CSV_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +109,8 @@ def test_markdown_summary_is_a_valid_table(report) -> None:
 
 
 def test_report_refuses_to_overwrite_a_file(tmp_path, synth) -> None:  # noqa: F811
-    from payloads.errors import InputError
+    from tfsbench.payloads.errors import InputError
+
     from tfsbench.commands.report import check_out_dir
 
     target = tmp_path / "afile"
@@ -122,8 +122,8 @@ def test_report_refuses_to_overwrite_a_file(tmp_path, synth) -> None:  # noqa: F
 def test_warnings_repeated_across_runs_fold_into_one_line() -> None:
     import dataclasses
 
-    from reports.dataset import report_warnings
-    from reports.synthetic import make_run
+    from tfsbench.reports.dataset import report_warnings
+    from tfsbench.reports.synthetic import make_run
 
     runs = []
     for c in (1, 2, 4, 8):

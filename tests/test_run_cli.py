@@ -13,8 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from bench.results import load_result
+from tfsbench.bench.results import load_result
 
 ROOT = Path(__file__).resolve().parent.parent
 

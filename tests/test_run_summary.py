@@ -1,4 +1,4 @@
-"""bench.summary_text: the end-of-run summary of `tfsbench run` shows the server's view (schema v2)."""
+"""tfsbench.reports.run_summary: the end-of-run summary of `tfsbench run` shows the server's view (schema v2)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import re
 import subprocess
 import sys
 
-from bench.summary_text import server_lines
+from tfsbench.reports.run_summary import server_lines
+
 from tests.test_check_gates import make_run
 
 SERVER_RE = re.compile(r"server p50 ([\d.]+) ms, p99 ([\d.]+) ms \(TF Serving request_latency, ([\d,]+) requests\)")

@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from tfsbench.bench.measure.runner import check_config, run_benchmark
+from tfsbench.bench.results import RunConfig
+from tfsbench.payloads.errors import InputError
 
-from bench.results import RunConfig
-from bench.runner import check_config, run_benchmark
-from payloads.errors import InputError
 from tfsbench import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +66,7 @@ def test_sweep_and_search_default_to_10_seconds_per_run() -> None:
 
 
 def test_selfbench_and_demo_are_bounded() -> None:
-    from reports.pipeline import DemoSettings
+    from tfsbench.reports.pipeline import DemoSettings
 
     args = _parse("selfbench")
     assert args.duration == 5.0 and args.rounds == 1 and len(args.tools) == 4
@@ -103,8 +103,8 @@ def test_run_sweep_and_search_state_target_and_load_first(tfs_url: str, tmp_path
 
 LOCUST_PROBE = """
 import sys, types
-import locustfiles.tfserving as t
-from locustfiles.config import UserConfig
+import tfsbench.locustfiles.tfserving as t
+from tfsbench.locustfiles.config import UserConfig
 cfg = UserConfig(model="numeric", kind="numeric", batch_size=4, format="row")
 for run_time, shape in ((None, None), (5, None), (None, object)):
     opts = types.SimpleNamespace(run_time=run_time, num_users=3)

@@ -16,8 +16,8 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
-from bench.results import save_result
-from reports.synthetic import make_run
+from tfsbench.bench.results import save_result
+from tfsbench.reports.synthetic import make_run
 
 ROOT = Path(__file__).resolve().parent.parent
 

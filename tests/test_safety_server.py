@@ -18,8 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
-from server.testing import ServerThread, http_request, serve_subprocess
+from tfsbench.server.testing import ServerThread, http_request, serve_subprocess
 
 # ---- the audit hook ----------------------------------------------------------------------------------
 

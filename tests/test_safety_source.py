@@ -86,7 +86,7 @@ def test_results_are_json_and_loading_checks_the_schema(tmp_path: Path) -> None:
     """Result files are plain JSON; a file with the right shape but wrong types fails on load."""
     import json
 
-    from bench.results import ResultError, load_result
+    from tfsbench.bench.results import ResultError, load_result
 
     fixture = ROOT / "tests" / "fixtures" / "results" / "run-v1.json"
     doc = json.loads(fixture.read_text())

@@ -9,11 +9,10 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from bench.results import LatencySummary, RunConfig, RunResult, Summary, load_results
-from bench.search import judge_probe, run_search
-from bench.slo import Slo, parse_slo
-from payloads.errors import InputError
+from tfsbench.bench.orchestrate.search import judge_probe, run_search
+from tfsbench.bench.results import LatencySummary, RunConfig, RunResult, Summary, load_results
+from tfsbench.bench.stats.slo import Slo, parse_slo
+from tfsbench.payloads.errors import InputError
 
 BASE = RunConfig(url="http://127.0.0.1:1", model="numeric", kind="numeric", batch_size=1, format="row",
                  mode="closed", engine="fast", concurrency=8, duration_s=1.0)

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bench.results import load_results
+from tfsbench.bench.results import load_results
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,8 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from bench.selfbench import (
+from tfsbench.bench.orchestrate.selfbench import (
     PREDICT_PATH,
     REQUEST_BODY,
     STATIC_BODY,
@@ -117,7 +116,7 @@ def test_selfbench_bad_input(tmp_path: Path, args, message) -> None:
 def test_rounds_rotate_order_and_ratios_are_medians_of_paired_rounds(monkeypatch) -> None:
     import contextlib
 
-    import bench.selfbench as sb
+    import tfsbench.bench.orchestrate.selfbench as sb
 
     calls: list[str] = []
     # round r: background load slows every tool by the same factor; fast is always 0.9x wrk

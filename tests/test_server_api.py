@@ -10,8 +10,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-
-from server.testing import http_request
+from tfsbench.server.testing import http_request
 
 
 def call(url: str, method: str, path: str, body: object = None, headers: dict | None = None):
@@ -408,7 +407,7 @@ class PairModel:
     """Two named inputs, two named outputs: exercises the multi-tensor paths of the REST layer."""
 
     def __init__(self) -> None:
-        from payloads.signature import ModelMetadata, SignatureSpec, TensorSpec
+        from tfsbench.payloads.signature import ModelMetadata, SignatureSpec, TensorSpec
 
         sig = SignatureSpec(
             "serving_default",
@@ -425,8 +424,8 @@ class PairModel:
 
 @pytest.fixture(scope="module")
 def pair_url():
-    from server.registry import ModelRegistry
-    from server.testing import serve_in_thread
+    from tfsbench.server.registry import ModelRegistry
+    from tfsbench.server.testing import serve_in_thread
 
     with serve_in_thread(ModelRegistry({"pair": {1: PairModel()}})) as url:
         yield url

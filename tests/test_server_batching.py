@@ -8,11 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-
-from payloads.errors import InputError
-from server.batching import QUEUE_FULL_MESSAGE
-from server.options import BatchingOptions, parse_batching, parse_batching_file, parse_service_time
-from server.testing import http_request
+from tfsbench.payloads.errors import InputError
+from tfsbench.server.batching import QUEUE_FULL_MESSAGE
+from tfsbench.server.options import BatchingOptions, parse_batching, parse_batching_file, parse_service_time
+from tfsbench.server.testing import http_request
 
 PREDICT = "/v1/models/numeric:predict"
 
@@ -122,7 +121,7 @@ def test_batching_parameters_file(tmp_path):
 
 
 def test_make_options_parses_friendly_values_and_rejects_unknown_keys():
-    from server.options import ServiceTime, make_options
+    from tfsbench.server.options import ServiceTime, make_options
 
     options = make_options(faults="status=503:0.1", service_time="exp:2ms", batching={"max_batch_size": 4},
                            enable_cors=True)

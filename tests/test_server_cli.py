@@ -10,8 +10,7 @@ import sys
 import time
 
 import pytest
-
-from server.testing import http_request, serve_subprocess
+from tfsbench.server.testing import http_request, serve_subprocess
 
 
 def run_cli(*args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess:
@@ -133,7 +132,7 @@ def test_help_is_fast_and_lists_options():
 def test_serving_demo_models_never_imports_tensorflow():
     code = (
         "import sys\n"
-        "from server.testing import serve_in_thread, http_request\n"
+        "from tfsbench.server.testing import serve_in_thread, http_request\n"
         "with serve_in_thread() as url:\n"
         "    assert http_request(url, 'POST', '/v1/models/text:predict', b'{\"instances\": [[\"a\"]]}')[0] == 200\n"
         "print('tensorflow' in sys.modules)\n"
@@ -159,7 +158,7 @@ def test_restart_on_the_same_port():
 def test_thread_server_restart_on_the_same_port():
     from urllib.parse import urlsplit
 
-    from server.testing import serve_in_thread
+    from tfsbench.server.testing import serve_in_thread
 
     with serve_in_thread() as url:
         port = urlsplit(url).port

@@ -11,10 +11,9 @@ import json
 import time
 
 import pytest
-
-from payloads.errors import InputError
-from server.faults import FaultInjector, FaultPlan, StallFault, StatusFault, parse_faults
-from server.testing import http_request
+from tfsbench.payloads.errors import InputError
+from tfsbench.server.faults import FaultInjector, FaultPlan, StallFault, StatusFault, parse_faults
+from tfsbench.server.testing import http_request
 
 BODY = json.dumps({"instances": [[1.0, 2.0, 3.0, 4.0]]}).encode()
 PREDICT = "/v1/models/numeric:predict"

@@ -8,8 +8,7 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from server.testing import http_request
+from tfsbench.server.testing import http_request
 
 VALID = {
     "numeric": json.dumps({"instances": [[1.0, 2.0, 3.0, 4.0], [0.5, 0.5, 0.5, 0.5]]}).encode(),

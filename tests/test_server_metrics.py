@@ -6,9 +6,8 @@ import json
 import re
 
 import pytest
-
-from server.metrics import QUEUING_LATENCY_BOUNDS_US, REQUEST_LATENCY_BOUNDS_US
-from server.testing import http_request
+from tfsbench.server.metrics import QUEUING_LATENCY_BOUNDS_US, REQUEST_LATENCY_BOUNDS_US
+from tfsbench.server.testing import http_request
 
 PATH = "/monitoring/prometheus/metrics"
 LINE_RE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$')

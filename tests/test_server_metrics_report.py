@@ -1,4 +1,4 @@
-"""reports.server_view: the client-vs-server latency section and figure of the report."""
+"""tfsbench.reports.server_view: the client-vs-server latency section and figure of the report."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from tfsbench.bench.results import save_result
+from tfsbench.reports import server_view
+from tfsbench.reports.context import ReportContext
 
-from bench.results import save_result
-from reports import server_view
-from reports.context import ReportContext
 from tests.test_check_gates import make_run
 
 
@@ -71,8 +71,8 @@ def test_figure_renders_a_png(tmp_path: Path) -> None:
 
 
 def test_report_builder_includes_the_section(tmp_path: Path) -> None:
-    from reports.build import build_context
-    from reports.dataset import load_sources
+    from tfsbench.reports.build import build_context
+    from tfsbench.reports.dataset import load_sources
 
     path = tmp_path / "run.json"
     save_result(with_server(make_run(n=500), 1.0, 2.0), path)

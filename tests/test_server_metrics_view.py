@@ -1,4 +1,4 @@
-"""bench.server_metrics: Prometheus parsing, histogram deltas, the server view of a run (unit + live target)."""
+"""tfsbench.bench.measure.server_metrics: Prometheus parsing, histogram deltas, the server view of a run (unit + live target)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import urllib.request
 from collections.abc import Callable
 
 import pytest
+from tfsbench.bench.measure import server_metrics as sm
+from tfsbench.bench.results import RunResult
 
-from bench import server_metrics as sm
-from bench.results import RunResult
 from tests.test_check_gates import make_run
 
 PAGE_BEFORE = """# TYPE :tensorflow:serving:request_count counter
@@ -112,7 +112,7 @@ def test_missing_metric_and_unknown_model_say_why() -> None:
 
 
 def test_attach_server_view_round_trips_through_the_result_file(tmp_path) -> None:
-    from bench.results import load_result, save_result
+    from tfsbench.bench.results import load_result, save_result
 
     run = sm.attach_server_view(make_run(n=200), scrape_of(PAGE_BEFORE, 0.0), scrape_of(PAGE_AFTER, 2.0))
     save_result(run, tmp_path / "r.json")
@@ -205,7 +205,7 @@ def test_tfsbench_run_records_the_server_view(tfs_server: Callable[..., str], tm
     import subprocess
     import sys
 
-    from bench.results import load_result
+    from tfsbench.bench.results import load_result
 
     url = tfs_server(service_time="1ms")
     out = tmp_path / "run.json"

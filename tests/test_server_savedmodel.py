@@ -51,7 +51,7 @@ BODIES = {
 
 
 def predict(url: str, path: str, body: dict) -> tuple[int, dict]:
-    from server.testing import http_request
+    from tfsbench.server.testing import http_request
 
     status, _, data = http_request(url, "POST", path, json.dumps(body).encode())
     return status, json.loads(data)
@@ -59,8 +59,8 @@ def predict(url: str, path: str, body: dict) -> tuple[int, dict]:
 
 @pytest.mark.parametrize("model", ["numeric", "text"])
 def test_savedmodel_matches_numpy_backend(exported, tfs_url, model):
-    from server.savedmodel import savedmodel_registry
-    from server.testing import serve_in_thread
+    from tfsbench.server.savedmodel import savedmodel_registry
+    from tfsbench.server.testing import serve_in_thread
 
     with serve_in_thread(savedmodel_registry(model, str(exported / model))) as url:
         for version in (1, 2):
@@ -74,8 +74,8 @@ def test_savedmodel_matches_numpy_backend(exported, tfs_url, model):
 
 
 def test_savedmodel_metadata_equals_demo_signatures(exported, tfs_url):
-    from server.savedmodel import savedmodel_registry
-    from server.testing import http_request, serve_in_thread
+    from tfsbench.server.savedmodel import savedmodel_registry
+    from tfsbench.server.testing import http_request, serve_in_thread
 
     def signature(url: str, model: str) -> dict:
         doc = json.loads(http_request(url, "GET", f"/v1/models/{model}/metadata")[2])
@@ -93,8 +93,8 @@ def test_savedmodel_metadata_equals_demo_signatures(exported, tfs_url):
 
 
 def test_savedmodel_image_same_signature_close_scores(exported, tfs_url):
-    from server.savedmodel import savedmodel_registry
-    from server.testing import serve_in_thread
+    from tfsbench.server.savedmodel import savedmodel_registry
+    from tfsbench.server.testing import serve_in_thread
 
     body = {"instances": [image_b64((200, 30, 30)), image_b64((10, 10, 220))]}
     with serve_in_thread(savedmodel_registry("image", str(exported / "image"))) as url:
@@ -110,8 +110,8 @@ def test_savedmodel_image_same_signature_close_scores(exported, tfs_url):
 
 
 def test_savedmodel_errors_follow_the_codec(exported):
-    from server.savedmodel import savedmodel_registry
-    from server.testing import serve_in_thread
+    from tfsbench.server.savedmodel import savedmodel_registry
+    from tfsbench.server.testing import serve_in_thread
 
     with serve_in_thread(savedmodel_registry("numeric", str(exported / "numeric"))) as url:
         status, doc = predict(url, "/v1/models/numeric:predict", {"instances": [[1, 2, 3]]})
@@ -121,7 +121,7 @@ def test_savedmodel_errors_follow_the_codec(exported):
 
 
 def test_cli_serves_a_savedmodel(exported):
-    from server.testing import serve_subprocess
+    from tfsbench.server.testing import serve_subprocess
 
     with serve_subprocess("--model-name", "mymodel", "--model-base-path", str(exported / "numeric"),
                           timeout_s=120) as url:

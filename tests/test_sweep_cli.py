@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from bench.results import load_result, load_results
+from tfsbench.bench.results import load_result, load_results
 
 ROOT = Path(__file__).resolve().parent.parent
 

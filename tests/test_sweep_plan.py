@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from bench.results import LatencySummary, RunConfig, RunResult, Summary, load_result, load_results
-from bench.sweep import (
+from tfsbench.bench.orchestrate.sweep import (
     SWEEP_KEYS,
     SweepPlan,
     fingerprint,
@@ -22,7 +20,8 @@ from bench.sweep import (
     run_id,
     run_sweep,
 )
-from payloads.errors import InputError
+from tfsbench.bench.results import LatencySummary, RunConfig, RunResult, Summary, load_result, load_results
+from tfsbench.payloads.errors import InputError
 
 BASE = RunConfig(url="http://127.0.0.1:1", model="{kind}", kind="numeric", batch_size=1, format="row",
                  mode="closed", engine="fast", concurrency=1, duration_s=1.0, warmup_s=0.0)

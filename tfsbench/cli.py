@@ -10,7 +10,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from payloads.errors import InputError
+from tfsbench.payloads.errors import InputError
 
 # Each module defines `register(subparsers) -> None`, which adds its parser and sets `func`.
 # Handlers import heavy packages inside the handler so that `tfsbench --help` stays fast.

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bench.units import non_negative_int, positive_int  # noqa: F401 - re-exported: every command's integers
-from payloads.errors import InputError
-from payloads.spec import (
+from tfsbench.bench.units import non_negative_int, positive_int  # noqa: F401 - re-exported: every command's integers
+from tfsbench.payloads.errors import InputError
+from tfsbench.payloads.spec import (
     FORMATS,
     IMAGE_FORMATS,
     IMAGE_STYLES,
@@ -255,13 +255,13 @@ def metadata_from_args(args: argparse.Namespace, *, required: bool = False) -> A
     if path and url:
         raise InputError("give either --metadata FILE or --url URL --model NAME, not both")
     if path:
-        from payloads.metadata_fetch import load_metadata_file
+        from tfsbench.payloads.metadata_fetch import load_metadata_file
 
         return load_metadata_file(path)
     if url:
         if not model:
             raise InputError("--url needs --model NAME to fetch the model's metadata")
-        from payloads.metadata_fetch import fetch_metadata
+        from tfsbench.payloads.metadata_fetch import fetch_metadata
 
         return fetch_metadata(url, model, getattr(args, "version", None), getattr(args, "label", None))
     if required:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from payloads.errors import InputError
+from tfsbench.payloads.errors import InputError
 
 
 def _threshold(text: str) -> str:
-    from bench.gates import parse_threshold
+    from tfsbench.reports.check import parse_threshold
 
     try:
         parse_threshold(text)
@@ -19,7 +19,7 @@ def _threshold(text: str) -> str:
 
 
 def _tolerance(text: str) -> float:
-    from bench.gates import parse_tolerance
+    from tfsbench.reports.check import parse_tolerance
 
     try:
         return parse_tolerance(text)
@@ -28,7 +28,7 @@ def _tolerance(text: str) -> float:
 
 
 def _metrics(text: str) -> tuple[str, ...]:
-    from bench.gates import COMPARABLE
+    from tfsbench.reports.check import COMPARABLE
 
     names = tuple(m.strip() for m in text.split(",") if m.strip())
     for name in names:
@@ -77,12 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench import gates
-    from bench.results import load_results
+    from tfsbench.bench.results import load_results
+    from tfsbench.reports import check as gates
 
     thresholds = list(args.threshold)
     if args.config:
-        from bench.sweep import load_sweep_config
+        from tfsbench.bench.orchestrate.sweep import load_sweep_config
 
         thresholds = list(load_sweep_config(args.config).thresholds) + thresholds
     if args.dry_run:

@@ -46,21 +46,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reports.compare import compare_sources
-    from reports.dataset import load_sources
-    from reports.terminal import console_for, print_comparison
     from tfsbench.commands.report import check_out_dir
+    from tfsbench.reports.compare import compare_sources
+    from tfsbench.reports.dataset import load_sources
+    from tfsbench.reports.terminal import console_for, print_comparison
 
     out = check_out_dir(args.out) if args.out else None
     sources = load_sources([args.a, args.b])
     table = compare_sources(sources[0], sources[1], noise_threshold=args.noise, resamples=args.resamples)
     if not table.rows:
-        from payloads.errors import InputError
+        from tfsbench.payloads.errors import InputError
 
         raise InputError(f"{args.a} and {args.b} have no runs with the same configuration and load level to compare")
     print_comparison(table, console_for(sys.stdout))
     if out is not None:
-        from reports.build import build_report
+        from tfsbench.reports.build import build_report
 
         files = build_report(sources, out, comparisons=[table],
                              title=f"tfsbench comparison: {sources[1].name} vs {sources[0].name}")

@@ -24,9 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reports.pipeline import DemoSettings, measure, report_and_plan
-    from server.testing import serve_subprocess
     from tfsbench.commands.report import check_out_dir
+    from tfsbench.reports.pipeline import DemoSettings, measure, report_and_plan
+    from tfsbench.server.testing import serve_subprocess
 
     out = check_out_dir(args.out)
     settings = DemoSettings()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from payloads.errors import InputError
+from tfsbench.payloads.errors import InputError
 
 
 def _origin(text: str) -> str:
-    from bench.doctor import validate_origin
+    from tfsbench.doctor.checklist import validate_origin
 
     try:
         return validate_origin(text)
@@ -18,7 +18,7 @@ def _origin(text: str) -> str:
 
 
 def _url(text: str) -> str:
-    from bench.sweep import validate_url
+    from tfsbench.bench.orchestrate.sweep import validate_url
 
     try:
         return validate_url(text)
@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from bench import doctor
+    from tfsbench.doctor import checklist as doctor
 
     body = None
     if args.body:
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     )
     report = doctor.diagnose(target, args.origin, body, f"--body {args.body}" if args.body else "--body")
     if args.browser:
-        from bench.doctor_browser import browser_check
+        from tfsbench.doctor.browser import browser_check
 
         sent = body if body is not None else report.sent_body
         if sent is None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from payloads.spec import FORMATS, KINDS
 from tfsbench.commands._payload_args import positive_int
+from tfsbench.payloads.spec import FORMATS, KINDS
 
 
 def _choice(what: str, choices: tuple[str, ...]):
@@ -44,8 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.results import save_result
-    from locustfiles.export import Overrides, export
+    from tfsbench.bench.results import save_result
+    from tfsbench.locustfiles.export import Overrides, export
 
     result = export(
         csv_prefix=args.csv_prefix,

@@ -40,14 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from payloads.errors import InputError
+    from tfsbench.payloads.errors import InputError
 
     spec = payload_spec_from_args(args)
     needs_meta = args.sizes and "auto" in args.kinds or (not args.sizes and spec.kind == "auto")
     metadata = metadata_from_args(args, required=needs_meta)
     if args.sizes:
         return _print_sizes(args, spec, metadata)
-    from payloads.pool import build_pool
+    from tfsbench.payloads.pool import build_pool
 
     pool = build_pool(spec, 1, metadata)
     for note in pool.notes:
@@ -84,7 +84,7 @@ def _print_sizes(args: argparse.Namespace, spec, metadata) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from payloads.sizes import size_table
+    from tfsbench.payloads.sizes import size_table
 
     rows = size_table(args.kinds, args.batch_sizes, args.formats, args.seed, pool_size=args.pool_size,
                       metadata=metadata, base=spec)

@@ -10,8 +10,8 @@ import sys
 
 
 def slo_arg(text: str):
-    from bench.slo import parse_slo
-    from payloads.errors import InputError
+    from tfsbench.bench.stats.slo import parse_slo
+    from tfsbench.payloads.errors import InputError
 
     try:
         return parse_slo(text)
@@ -80,14 +80,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reports.dataset import load_sources
-    from reports.plan import make_plan
-    from reports.terminal import console_for, print_plan
     from tfsbench.commands.report import check_out_dir
+    from tfsbench.reports.dataset import load_sources
+    from tfsbench.reports.plan import make_plan
+    from tfsbench.reports.terminal import console_for, print_plan
 
     out = check_out_dir(args.out)
     if args.target_qps is None and args.target_ips is None:
-        from payloads.errors import InputError
+        from tfsbench.payloads.errors import InputError
 
         raise InputError("give the peak traffic with --target-qps (requests/s) or --target-ips (instances/s)")
     sources = load_sources(args.results)
@@ -95,14 +95,14 @@ def run(args: argparse.Namespace) -> int:
                      headroom=args.headroom, cost_per_replica_hour=args.cost_per_replica_hour)
     print_plan(plan, console_for(sys.stdout))
     if args.no_report:
-        from bench.results import write_json_atomic
-        from reports.build import _finite
+        from tfsbench.bench.results import write_json_atomic
+        from tfsbench.reports.build import _finite
 
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / "plan.json", _finite(plan.to_dict()))
         print(f"plan: {out / 'plan.json'}")
         return 0
-    from reports.build import build_report
+    from tfsbench.reports.build import build_report
 
     files = build_report(sources, out, slo=args.slo, plan=plan, title="tfsbench capacity plan")
     print(f"plan: {files.plan_json}\nreport: {files.html}")

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from payloads.errors import InputError
 from tfsbench.commands.plan import add_plan_arguments
+from tfsbench.payloads.errors import InputError
 
 
 def check_out_dir(raw: str) -> Path:
@@ -40,8 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reports.build import build_report
-    from reports.dataset import load_sources
+    from tfsbench.reports.build import build_report
+    from tfsbench.reports.dataset import load_sources
 
     out = check_out_dir(args.out)
     wants_plan = args.target_qps is not None or args.target_ips is not None
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     sources = load_sources(args.results)
     plan = None
     if wants_plan:
-        from reports.plan import make_plan
+        from tfsbench.reports.plan import make_plan
 
         plan = make_plan(sources, args.slo, target_qps=args.target_qps, target_ips=args.target_ips,
                          headroom=args.headroom, cost_per_replica_hour=args.cost_per_replica_hour)

@@ -15,9 +15,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bench.units import duration_arg, duration_or_zero_arg, rate_arg
-from payloads.errors import InputError
+from tfsbench.bench.units import duration_arg, duration_or_zero_arg, rate_arg
 from tfsbench.commands._payload_args import add_payload_arguments, payload_spec_from_args, positive_int
+from tfsbench.payloads.errors import InputError
 
 EXIT_INTERRUPTED = 130
 
@@ -80,9 +80,9 @@ def _check_out(path: str) -> Path:
 
 
 def build_config(args: argparse.Namespace) -> Any:
-    from bench.engine import check_url
-    from bench.results import RunConfig
-    from bench.runner import check_config, payload_extra
+    from tfsbench.bench.measure.engine import check_url
+    from tfsbench.bench.measure.runner import check_config, payload_extra
+    from tfsbench.bench.results import RunConfig
 
     check_url(args.url)
     spec = payload_spec_from_args(args)
@@ -109,7 +109,7 @@ def _install_signals(stop: _Stop, say: Any) -> dict[int, Any]:
     def handler(signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
         if stop.is_set():
-            from bench.runner import kill_children
+            from tfsbench.bench.measure.runner import kill_children
 
             kill_children()
             os.write(2, f"tfsbench run: second {name}: exiting without a result\n".encode())
@@ -126,8 +126,8 @@ def _install_signals(stop: _Stop, say: Any) -> dict[int, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.engine import header_dict, predict_url
-    from bench.units import format_duration
+    from tfsbench.bench.measure.engine import header_dict, predict_url
+    from tfsbench.bench.units import format_duration
 
     out = _check_out(args.out)
     headers = header_dict(args.header)
@@ -140,9 +140,9 @@ def run(args: argparse.Namespace) -> int:
     bound = format_duration(config.duration_s) if config.duration_s is not None else ""
     if config.requests_limit:
         bound = f"{config.requests_limit} requests" + (f" or {bound}" if bound else "")
-    from bench.preflight import preflight_and_pool
-    from bench.results import save_result
-    from bench.runner import run_benchmark
+    from tfsbench.bench.measure.preflight import preflight_and_pool
+    from tfsbench.bench.measure.runner import run_benchmark
+    from tfsbench.bench.results import save_result
 
     # Preflight first, so that bad input (an unreachable URL, an unknown model, a rejected payload)
     # is one line on stderr; the announcement comes before any load is sent.
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         for sig, handler in old.items():
             signal.signal(sig, handler)
     save_result(result, out)
-    from bench.summary_text import print_summary
+    from tfsbench.reports.run_summary import print_summary
 
     print_summary(result, Console(highlight=False, soft_wrap=True), str(out))
     if result.partial:

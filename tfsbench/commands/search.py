@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from payloads.errors import InputError
 from tfsbench.commands.sweep import (
     EXIT_INTERRUPTED,
     add_load_arguments,
@@ -17,10 +16,11 @@ from tfsbench.commands.sweep import (
     positive_int_arg,
     with_payload_options,
 )
+from tfsbench.payloads.errors import InputError
 
 
 def slo_arg(text: str) -> Any:
-    from bench.slo import parse_slo
+    from tfsbench.bench.stats.slo import parse_slo
 
     try:
         return parse_slo(text)
@@ -71,8 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def build_base(args: argparse.Namespace) -> Any:
-    from bench.results import RunConfig
-    from bench.sweep import validate_url
+    from tfsbench.bench.orchestrate.sweep import validate_url
+    from tfsbench.bench.results import RunConfig
 
     if args.lo is not None and args.hi is not None and args.lo >= args.hi:
         raise InputError(f"--lo {args.lo:g} must be below --hi {args.hi:g}")
@@ -91,9 +91,9 @@ def build_base(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     import threading
 
-    from bench.engine import header_dict
-    from bench.search import run_search
-    from bench.sweep import stop_on_signals
+    from tfsbench.bench.measure.engine import header_dict
+    from tfsbench.bench.orchestrate.search import run_search
+    from tfsbench.bench.orchestrate.sweep import stop_on_signals
 
     base = build_base(args)
     headers = header_dict(args.header) or None

@@ -44,11 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.results import write_json_atomic
-    from bench.selfbench import run_selfbench
+    from tfsbench.bench.orchestrate.selfbench import run_selfbench
+    from tfsbench.bench.results import write_json_atomic
 
     if args.out is not None and args.out.is_dir():
-        from payloads.errors import InputError
+        from tfsbench.payloads.errors import InputError
 
         raise InputError(f"--out {args.out} is a directory; give a file name")
     result = run_selfbench(args.duration, args.connections, tools=args.tools, rounds=args.rounds,

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from payloads.errors import InputError
+from tfsbench.payloads.errors import InputError
 
 
 def _validator(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
@@ -53,25 +53,25 @@ def _workers(text: str) -> int:
 
 
 def _size(text: str) -> int:
-    from server.options import parse_size_bytes
+    from tfsbench.server.options import parse_size_bytes
 
     return parse_size_bytes(text, what="--max-body-bytes")
 
 
 def _service_time(text: str) -> Any:
-    from server.options import parse_service_time
+    from tfsbench.server.options import parse_service_time
 
     return parse_service_time(text)
 
 
 def _batching(text: str) -> Any:
-    from server.options import parse_batching
+    from tfsbench.server.options import parse_batching
 
     return parse_batching(text)
 
 
 def _faults(text: str) -> Any:
-    from server.faults import parse_faults
+    from tfsbench.server.faults import parse_faults
 
     return parse_faults(text)
 
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     import sys
 
-    from server.options import make_options, parse_batching_file
+    from tfsbench.server.options import make_options, parse_batching_file
 
     if args.batching is not None and args.batching_parameters_file is not None:
         raise InputError("--batching and --batching-parameters-file: give one, not both")
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     options = make_options(**overrides)
 
     if args.model_base_path is not None:
-        from server.savedmodel import check_model_base_path, savedmodel_registry
+        from tfsbench.server.savedmodel import check_model_base_path, savedmodel_registry
 
         if args.workers > 1:
             raise InputError("--workers > 1 is not supported with --model-base-path (TensorFlow and fork)")
@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
 
         models_text = f"{name} (SavedModel versions {', '.join(map(str, versions))} from {base})"
     else:
-        from server.registry import demo_registry
+        from tfsbench.server.registry import demo_registry
 
         make_registry = demo_registry
         models_text = "numeric, text, image (versions 1 and 2, label stable -> 1)"
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         if args.host not in ("127.0.0.1", "::1", "localhost"):
             print(f"tfsbench serve: warning: bound to {args.host}, reachable from other machines", file=sys.stderr)
 
-    from server.runner import serve_forever
+    from tfsbench.server.runner import serve_forever
 
     return serve_forever(
         make_registry,

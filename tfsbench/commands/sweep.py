@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from payloads.errors import InputError
 from tfsbench.commands._payload_args import non_negative_int, positive_int
+from tfsbench.payloads.errors import InputError
 
 EXIT_INTERRUPTED = 130
 
@@ -20,7 +20,7 @@ EXIT_INTERRUPTED = 130
 
 def duration_arg(text: str) -> float:
     """'10s', '500ms', '2m', '1h' or a number of seconds -> seconds (> 0)."""
-    from bench.config_file import parse_duration_s
+    from tfsbench.bench.orchestrate.config_file import parse_duration_s
 
     try:
         return parse_duration_s(text, "duration")
@@ -29,7 +29,7 @@ def duration_arg(text: str) -> float:
 
 
 def duration_or_zero_arg(text: str) -> float:
-    from bench.config_file import parse_duration_s
+    from tfsbench.bench.orchestrate.config_file import parse_duration_s
 
     try:
         return parse_duration_s(text, "duration", allow_zero=True)
@@ -68,7 +68,7 @@ def _list_of(item: Any, what: str) -> Any:
 def _choice_list(choices: tuple[str, ...], what: str) -> Any:
     def one(text: str) -> str:
         if text not in choices:
-            from bench.config_file import suggest
+            from tfsbench.bench.orchestrate.config_file import suggest
 
             raise argparse.ArgumentTypeError(
                 f"unknown {what} {text!r}{suggest(text, choices)} (choose from {', '.join(choices)})")
@@ -144,7 +144,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--out", type=Path, help="output directory (one JSON per run + manifest.json)")
     o.add_argument("--no-resume", action="store_true", help="redo every run even if its result exists")
     o.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
-    o.add_argument("--check", action="store_true",  # [check hook] see tfsbench check / bench.gates
+    o.add_argument("--check", action="store_true",  # [check hook] see tfsbench check / tfsbench.reports.check
                    help="gate the finished runs on the --config file's [check] thresholds; exit 1 if one fails")
     add_payload_options(p, multi=True)
     p.set_defaults(func=run)
@@ -169,7 +169,7 @@ def payload_namespace(args: argparse.Namespace, table: dict[str, Any], source: s
     """Payload options from a config file's [payload] table (keys are the flag names with
     underscores, values as on the command line), overridden by payload flags on the command line.
     The same validators as the flags check every value."""
-    from bench.config_file import suggest
+    from tfsbench.bench.orchestrate.config_file import suggest
     from tfsbench.commands._payload_args import add_payload_arguments
 
     parser = _TableParser(prog=f"{source} [payload]", add_help=False)
@@ -214,9 +214,9 @@ def _as_flag_text(value: Any) -> str:
 
 def build_sweep(args: argparse.Namespace) -> Any:
     """The validated SweepFile from --config and flags (flags win), before anything is sent."""
-    from bench.config_file import load_toml
-    from bench.engine import header_dict
-    from bench.sweep import parse_sweep_doc
+    from tfsbench.bench.measure.engine import header_dict
+    from tfsbench.bench.orchestrate.config_file import load_toml
+    from tfsbench.bench.orchestrate.sweep import parse_sweep_doc
 
     doc: dict[str, Any] = load_toml(args.config) if args.config else {"sweep": {}}
     source = str(args.config) if args.config else "command line"
@@ -268,7 +268,7 @@ def build_sweep(args: argparse.Namespace) -> Any:
 def with_payload_options(base: Any, ns: argparse.Namespace) -> Any:
     """`base` with the generator knobs of the payload flags in config.extra["payload"] (where the
     runner reads them, and where resume sees them as part of the configuration)."""
-    from bench.runner import payload_extra
+    from tfsbench.bench.measure.runner import payload_extra
     from tfsbench.commands._payload_args import payload_spec_from_args
 
     ns.seed, ns.signature = base.seed, base.signature
@@ -282,7 +282,7 @@ def with_payload_options(base: Any, ns: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     import threading
 
-    from bench.sweep import check_configs, run_sweep, stop_on_signals
+    from tfsbench.bench.orchestrate.sweep import check_configs, run_sweep, stop_on_signals
 
     sf = build_sweep(args)
     plan = sf.plan
@@ -311,8 +311,8 @@ def run(args: argparse.Namespace) -> int:
     if outcome.interrupted:
         return EXIT_INTERRUPTED
     if args.check:  # [check hook] the same gate as `tfsbench check OUT_DIR --config FILE`
-        from bench import gates
-        from bench.results import load_results
+        from tfsbench.bench.results import load_results
+        from tfsbench.reports import check as gates
 
         gate = gates.check_results(load_results([str(sf.out_dir)]), sf.thresholds)
         print(gates.render_text(gate))
@@ -336,7 +336,7 @@ def print_outcome(outcome: Any) -> None:
                       f"{s.latency_ms.p99:.2f}", str(s.error_count), "yes" if s.stable else "no",
                       "skipped (done before)" if rid in skipped else "done")
     for r in outcome.partial:
-        from bench.sweep import run_id
+        from tfsbench.bench.orchestrate.sweep import run_id
 
         s = r.summary
         if s.ok:

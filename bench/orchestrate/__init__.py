@@ -1,0 +1,1 @@
+"""Many runs: sweeps over a grid, SLO searches, and the load generator's self-benchmark."""
