@@ -7,6 +7,14 @@ delivered as `extended_stats` in the `/stats/requests` poll (see Locust's exampl
 The start form is checked before Locust starts the swarm: a bad value, an unreachable host or an
 unknown model makes `/swarm` answer `success: false` with one line, which the UI shows under the
 form; the run does not start.
+
+Locust's `/swarm` copies every form field whose name matches a parsed option into the options, so
+one POST could otherwise move `--tfs-result`, `--csv` or `--html` (and Locust writes there when it
+quits). Only the fields the start form shows are accepted: Locust's own (users, rate, host, run
+time, profile, classes, shape) and our `include_in_web_ui` parameters. Any other known option,
+output locations above all, is refused with HTTP 400 and one line; they stay as given at start-up.
+A POST whose Origin (or Referer) is not the UI's own host is refused with 403, so a web page
+elsewhere cannot start a swarm.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Response, jsonify, make_response, request
 from tfsbench.locustfiles import config as options
@@ -38,6 +47,33 @@ TABLE_STRUCTURE: list[dict[str, str]] = [
     {"key": "requests_per_s", "title": "Requests/s (run avg)"},
     {"key": "instances_per_s", "title": "Instances/s (run avg)"},
 ]
+
+
+# The fields of Locust's own start form (`/swarm` handles them by name).
+LOCUST_FORM_FIELDS: frozenset[str] = frozenset(
+    {"user_count", "spawn_rate", "host", "run_time", "profile", "user_classes", "shape_class"}
+)
+# Our parameters the form shows; output locations (group "output") are never among them.
+WEB_FORM_OPTIONS: frozenset[str] = frozenset(o.dest for o in options.OPTIONS if o.group in ("payload", "shape"))
+
+
+def refused_fields(parsed: dict[str, Any], form_keys: Any) -> list[str]:
+    """Form fields Locust would copy into its options but the start form never sends: output
+    paths (`tfs_result`, `csv_prefix`, `html_file`, ...) and every other start-up option."""
+    allowed = LOCUST_FORM_FIELDS | WEB_FORM_OPTIONS
+    return sorted({k for k in form_keys if k in parsed and k not in allowed})
+
+
+def cross_origin(headers: Any, own_host: str) -> str | None:
+    """The foreign origin of a request, or None when it comes from the UI's own page (or from a
+    client that sends neither Origin nor Referer, such as curl, which no web page can be)."""
+    source = headers.get("Origin") or headers.get("Referer")
+    if not source:
+        return None
+    if source == "null":
+        return source
+    netloc = urlsplit(source).netloc
+    return None if netloc and netloc.lower() == own_host.lower() else source
 
 
 def _elapsed(state: Any) -> float | None:
@@ -79,9 +115,33 @@ def install(
     ]
 
     @app.before_request
+    def _check_origin() -> Response | None:
+        if request.method != "POST":
+            return None
+        foreign = cross_origin(request.headers, request.host)
+        if foreign is None:
+            return None
+        message = f"refused: a POST from {foreign[:200]!r}, not from this web UI ({request.host})"
+        logger.error("%s", message)
+        resp = jsonify({"success": False, "message": message, "host": environment.host})
+        resp.status_code = 403
+        return resp
+
+    @app.before_request
     def _check_swarm() -> Response | None:
         if request.method != "POST" or not request.path.rstrip("/").endswith("/swarm"):
             return None
+        parsed = vars(environment.parsed_options) if environment.parsed_options else {}
+        refused = refused_fields(parsed, request.form.keys())
+        if refused:
+            message = (
+                f"refused: {', '.join(refused)[:300]} cannot be set from the web UI "
+                "(output locations and start-up options are fixed when Locust starts)"
+            )
+            logger.error("%s", message)
+            resp = jsonify({"success": False, "message": message, "host": environment.host})
+            resp.status_code = 400
+            return resp
         running = environment.runner is not None and environment.runner.state in ("spawning", "running")
         try:
             cfg = check_form(environment, request.form)
