@@ -17,8 +17,14 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
 	touch $@
 
+# The official TF Serving protos for the gRPC wire-contract tests. The package requires `tensorflow`,
+# which would pull a second TensorFlow next to tensorflow-cpu: install it without dependencies, at
+# the release matching the installed tensorflow-cpu (its own deps, grpcio and protobuf, are ours too).
 $(DEVSTAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[$(TEST_EXTRAS)]'
+	if $(PY) -c 'from importlib.metadata import version; version("tensorflow-cpu")' 2>/dev/null; then \
+	  $(PY) -m pip install -q --no-deps "tensorflow-serving-api==$$($(PY) -c 'from importlib.metadata import version; print(".".join(version("tensorflow-cpu").split(".")[:2]))').*"; \
+	fi
 	touch $(STAMP) $@
 
 demo: $(STAMP)
