@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "doctor",
     "demo",
     "locust_export",
+    "trace",
 )
 
 EXIT_OK = 0

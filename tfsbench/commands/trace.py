@@ -1,0 +1,147 @@
+"""`tfsbench trace synth|import|show`: make, convert and inspect traffic traces for replay and plans."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _wrap(parse):
+    """An InputError-raising parser as an argparse type= (one line, exit status 2)."""
+
+    def check(text: str):
+        from tfsbench.payloads.errors import InputError
+
+        try:
+            return parse(text)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    check.__name__ = parse.__name__
+    return check
+
+
+def _rate(text: str) -> float:
+    from tfsbench.payloads.trace_synth import parse_rate
+
+    return _wrap(parse_rate)(text)
+
+
+def _hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours") from None
+    if not (0 < value <= 31 * 24):
+        raise argparse.ArgumentTypeError(f"{text!r}: hours must be > 0 and at most 744")
+    return value
+
+
+def _bursts(text: str):
+    from tfsbench.payloads.trace_synth import parse_bursts
+
+    return _wrap(parse_bursts)(text)
+
+
+def _models(text: str):
+    from tfsbench.payloads.trace_synth import parse_mix
+
+    return _wrap(lambda t: parse_mix(t, "--models"))(text)
+
+
+def _batches(text: str):
+    from tfsbench.payloads.trace_synth import parse_mix
+
+    return _wrap(lambda t: parse_mix(t, "--batch-sizes", as_int=True))(text)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction in [0, 1]") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 1]")
+    return value
+
+
+def _window(text: str) -> float:
+    from tfsbench.payloads.trace_synth import parse_duration_s
+
+    return _wrap(parse_duration_s)(text)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("trace", help="make (synth), convert (import) and inspect (show) traffic traces",
+                       description="Traffic traces for `tfsbench replay` and `tfsbench plan --traffic`. "
+                       "The format is described in docs/replay.md.")
+    verbs = p.add_subparsers(dest="trace_command", metavar="VERB", parser_class=type(p))
+    verbs.required = True
+
+    s = verbs.add_parser("synth", help="a seeded synthetic trace (diurnal, flat or ramp, with bursts)")
+    s.add_argument("--profile", choices=("diurnal", "flat", "ramp"), default="diurnal")
+    s.add_argument("--peak", type=_rate, default=300.0, metavar="RATE", help="peak rate, e.g. 300/s (default)")
+    s.add_argument("--hours", type=_hours, default=24.0, help="length of the trace in hours (default 24)")
+    s.add_argument("--trough", type=_fraction, default=0.2,
+                   help="quietest rate as a fraction of the peak (default 0.2)")
+    s.add_argument("--peak-hour", type=float, default=14.0, help="diurnal: hour of day of the peak (default 14)")
+    s.add_argument("--bursts", type=_bursts, default=None, metavar="N[,xF][,D]",
+                   help="N bursts where the rate is multiplied by F (default x3) for D (default 60s)")
+    s.add_argument("--models", type=_models, default=(("numeric", 1.0),), metavar="M=SHARE,...",
+                   help="model mix, e.g. numeric=0.8,text=0.2 (default numeric)")
+    s.add_argument("--batch-sizes", type=_batches, default=((1, 1.0),), metavar="B=SHARE,...",
+                   help="batch-size mix, e.g. 1=0.7,8=0.3 (default 1)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, metavar="FILE", help="trace to write (.csv for CSV, else JSONL)")
+    s.set_defaults(func=run_synth)
+
+    i = verbs.add_parser("import", help="a trace from an nginx/Envoy JSON access log or nginx combined log")
+    i.add_argument("log", metavar="LOG")
+    i.add_argument("--format", required=True, choices=("nginx-json", "combined"), dest="log_format")
+    i.add_argument("--out", required=True, metavar="FILE", help="trace to write (.csv for CSV, else JSONL)")
+    i.set_defaults(func=run_import)
+
+    w = verbs.add_parser("show", help="summarise a trace: requests, rates per window, request mix")
+    w.add_argument("trace", metavar="TRACE")
+    w.add_argument("--window", type=_window, default=3600.0, help="window for rates (default 1h)")
+    w.set_defaults(func=run_show)
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from tfsbench.payloads.trace import write_trace
+    from tfsbench.payloads.trace_synth import Bursts, SynthSpec, describe, synthesize
+
+    spec = SynthSpec(profile=args.profile, peak_rps=args.peak, duration_s=args.hours * 3600.0, trough=args.trough,
+                     peak_hour=args.peak_hour, bursts=args.bursts or Bursts(), models=args.models,
+                     batch_sizes=args.batch_sizes, seed=args.seed)
+    trace = synthesize(spec)
+    write_trace(trace, args.out)
+    for line in describe(trace):
+        print(line)
+    print(f"trace: {args.out}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from tfsbench.payloads.trace import write_trace
+    from tfsbench.payloads.trace_import import import_log
+    from tfsbench.payloads.trace_synth import describe
+
+    trace = import_log(args.log, args.log_format)
+    write_trace(trace, args.out)
+    for line in describe(trace):
+        print(line)
+    if trace.bad.count:
+        print(f"tfsbench trace import: warning: {trace.bad.describe()}", file=sys.stderr)
+    print(f"trace: {args.out}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from tfsbench.payloads.trace import read_trace
+    from tfsbench.payloads.trace_synth import describe
+
+    trace = read_trace(args.trace)
+    for line in describe(trace, args.window):
+        print(line)
+    return 0
