@@ -202,7 +202,7 @@ def test_nan_rows_need_allow_nan(tmp_path: Path):
 
 
 def _readme_section() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "payload.md").read_text(encoding="utf-8")
     return text.split("<!-- section:payloads -->")[1].split("<!-- /section:payloads -->")[0]
 
 
@@ -210,7 +210,7 @@ def test_readme_python_example_runs():
     section = _readme_section()
     code = section.split("```python")[1].split("```")[0]
     namespace: dict = {}
-    exec(compile(code, "README.md payloads example", "exec"), namespace)
+    exec(compile(code, "docs/payload.md example", "exec"), namespace)
     assert namespace["pool"].batch_size == 8 and len(namespace["pool"].bodies) == 64
 
 
