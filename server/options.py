@@ -16,6 +16,14 @@ from tfsbench.server.faults import FaultPlan
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_DECOMPRESSED_BYTES = 100 * 1024 * 1024  # TF Serving's gzip cap
 DEFAULT_MAX_JSON_DEPTH = 64
+# Work per request (docs/safety.md): generous for real models, far below what hurts a 2-core box.
+DEFAULT_MAX_INSTANCES = 100_000  # rows (dim 0) per predict request
+DEFAULT_MAX_ELEMENTS = 16_777_216  # tensor elements per request, all inputs together (2**24)
+# Slow or idle connections (seconds): the whole request head, the whole body, idle between requests.
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_BODY_TIMEOUT_S = 30.0
+DEFAULT_KEEPALIVE_TIMEOUT_S = 75.0
+DEFAULT_MAX_CONNECTIONS = 2048  # open connections per server process; more are closed at once
 
 @dataclass(frozen=True, slots=True)
 class ServiceTime:
@@ -132,16 +140,34 @@ class ServerOptions:
     # None = no limit. And --rest_api_timeout_in_ms: a model run longer than this answers 504.
     num_threads: int | None = None
     timeout_ms: int = 30_000
+    max_instances: int = DEFAULT_MAX_INSTANCES
+    max_elements: int = DEFAULT_MAX_ELEMENTS
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    keepalive_timeout_s: float = DEFAULT_KEEPALIVE_TIMEOUT_S
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    # TF Serving's --port: serve gRPC (PredictionService, ModelService) here too; 0 = a free port,
+    # None = REST only.
+    grpc_port: int | None = None
 
     def __post_init__(self) -> None:
         if self.num_threads is not None and (
             not isinstance(self.num_threads, int) or isinstance(self.num_threads, bool) or self.num_threads < 1
         ):
             raise InputError(f"num_threads must be a positive integer, got {self.num_threads!r}")
-        for name in ("max_body_bytes", "max_decompressed_bytes", "max_json_depth", "timeout_ms"):
+        if self.grpc_port is not None and (
+            not isinstance(self.grpc_port, int) or isinstance(self.grpc_port, bool) or not 0 <= self.grpc_port <= 65535
+        ):
+            raise InputError(f"grpc_port must be 0-65535 (0 picks a free port), got {self.grpc_port!r}")
+        for name in ("max_body_bytes", "max_decompressed_bytes", "max_json_depth", "timeout_ms", "max_instances",
+                     "max_elements", "max_connections"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 86_400:
+                raise InputError(f"{name} must be a number of seconds in (0, 86400], got {value!r}")
 
 
 def make_options(**overrides: object) -> ServerOptions:
@@ -172,6 +198,9 @@ def make_options(**overrides: object) -> ServerOptions:
         values["batching"] = BatchingOptions()
     elif batching is False:
         values["batching"] = None
+    for name in ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s"):
+        if isinstance(values.get(name), str):
+            values[name] = parse_duration_s(str(values[name]), what=name)
     known = set(ServerOptions.__dataclass_fields__)
     unknown = sorted(set(values) - known)
     if unknown:

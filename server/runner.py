@@ -9,6 +9,7 @@ import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from tfsbench.server.app import TargetApp, build_server
@@ -24,8 +25,12 @@ class RunningServer:
     port: int
     runner: web.ServerRunner
     target: TargetApp
+    grpc_port: int | None = None  # the bound gRPC port when options.grpc_port is set
+    grpc_server: Any = None
 
     async def stop(self) -> None:
+        if self.grpc_server is not None:
+            await self.grpc_server.stop(grace=None)
         await self.target.close()
         await self.runner.cleanup()
 
@@ -53,7 +58,17 @@ async def start(
         site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
     bound_port = runner.addresses[0][1]
-    return RunningServer(base_url_for(host, bound_port), bound_port, runner, target)
+    grpc_server, grpc_port = None, None
+    if target.options.grpc_port is not None:
+        from tfsbench.server.grpc_app import start_grpc
+
+        try:
+            grpc_server, grpc_port = await start_grpc(target, host, target.options.grpc_port)
+        except OSError:
+            await target.close()
+            await runner.cleanup()
+            raise
+    return RunningServer(base_url_for(host, bound_port), bound_port, runner, target, grpc_port, grpc_server)
 
 
 def _listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -77,11 +92,18 @@ def serve_forever(
     workers: int = 1,
     use_uvloop: bool = True,
     announce: Callable[[str], None] | None = None,
+    announce_grpc: Callable[[str], None] | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM. With workers > 1, N processes share the port (SO_REUSEPORT).
 
     Each worker has its own metrics, faults and batching queues (as N TF Serving replicas would).
+    With options.grpc_port set, each worker serves gRPC there too (grpcio binds with SO_REUSEPORT;
+    `announce_grpc` gets "HOST:PORT"); several workers need a fixed gRPC port, not 0.
     """
+    if workers > 1 and options.grpc_port == 0:
+        from tfsbench.payloads.errors import InputError
+
+        raise InputError("--grpc-port 0 cannot be shared by several --workers: give a port number")
     try:
         sock = _listening_socket(host, port, reuse_port=workers > 1)
     except OSError as exc:
@@ -97,12 +119,12 @@ def serve_forever(
                 try:
                     child_sock = _listening_socket(host, bound_port, reuse_port=True)
                     sock.close()
-                    _run_loop(make_registry, options, child_sock, host, use_uvloop, None)
+                    _run_loop(make_registry, options, child_sock, host, use_uvloop, None, None)
                 finally:
                     os._exit(0)
             children.append(pid)
     try:
-        _run_loop(make_registry, options, sock, host, use_uvloop, announce)
+        _run_loop(make_registry, options, sock, host, use_uvloop, announce, announce_grpc)
     finally:
         for pid in children:
             try:
@@ -120,6 +142,7 @@ def _run_loop(
     host: str,
     use_uvloop: bool,
     announce: Callable[[str], None] | None,
+    announce_grpc: Callable[[str], None] | None = None,
 ) -> None:
     if use_uvloop and sys.platform != "win32":
         try:
@@ -134,11 +157,19 @@ def _run_loop(
     stop = asyncio.Event()
 
     async def main() -> None:
-        running = await start(make_registry(), options, host=host, sock=sock)
+        try:
+            running = await start(make_registry(), options, host=host, sock=sock)
+        except OSError as exc:  # the gRPC port (the REST socket is bound before the loop starts)
+            from tfsbench.payloads.errors import InputError
+
+            raise InputError(f"--grpc-port: {exc}") from None
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         if announce is not None:
             announce(base_url_for(host, sock.getsockname()[1]))
+        if announce_grpc is not None and running.grpc_port is not None:
+            shown = f"[{host}]" if ":" in host else host
+            announce_grpc(f"{shown}:{running.grpc_port}")
         try:
             await stop.wait()
         finally:

@@ -48,6 +48,7 @@ class ServerThread:
         self._thread = threading.Thread(target=self._main, name="tfsbench-serve", daemon=True)
         self.base_url = ""
         self.target = None
+        self.grpc_port: int | None = None  # set when started with grpc_port=0 (or a fixed port)
 
     def start(self, timeout_s: float = 30.0) -> str:
         self._thread.start()
@@ -75,6 +76,7 @@ class ServerThread:
                 self._ready.put(exc)
                 return
             self.target = running.target
+            self.grpc_port = running.grpc_port
             self._ready.put(running.base_url)
             try:
                 await self._stop.wait()
