@@ -52,6 +52,7 @@ class Check:
     measured: str
     detail: str = ""
     mark: str = ""
+    delta: Change | None = None  # baseline checks: the core's numbers ((current - baseline) / baseline)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +215,8 @@ def compare_with_baseline(
                 "worse": f"regressed by more than {max_regression:.0%}, significantly; {ci}",
                 "better": f"improved significantly; {ci}",
             }[cmp.mark]
-            checks.append(Check(cur.label, f"baseline {metric}", "baseline", cmp.passed, measured, detail, cmp.mark))
+            checks.append(Check(cur.label, f"baseline {metric}", "baseline", cmp.passed, measured, detail, cmp.mark,
+                                d))
     return checks, notes
 
 

@@ -53,11 +53,12 @@ class MetricChange:
     significant: bool
     test: str  # bootstrap-histogram | bootstrap-windows | z-test | exact | threshold-only | none
     note: str = ""  # why there is no interval, when there is none
+    verdict: str = ""  # the core's: same | noise | better | worse | n/a
 
     @classmethod
     def of(cls, change: Change) -> MetricChange:
         return cls(change.metric, change.a, change.b, change.rel_change, change.ci, change.significant,
-                   change.test, change.note)
+                   change.test, change.note, change.verdict)
 
     @property
     def better(self) -> bool | None:
