@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -160,6 +161,8 @@ class RunResult:
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], source: str = "<dict>") -> RunResult:
         doc = migrate(doc, source)
+        if _too_deep(doc, MAX_DEPTH):
+            raise ResultError(f"{source}: not a valid tfsbench result (nested deeper than {MAX_DEPTH} levels)")
         try:
             cfg = doc["config"]
             summ = dict(doc["summary"])
@@ -167,12 +170,16 @@ class RunResult:
             _check_types(RunConfig, cfg, "config")
             _check_types(Summary, summ, "summary")
             _check_types(LatencySummary, summ["latency_ms"], "summary.latency_ms")
-            summ["latency_ms"] = LatencySummary(**summ["latency_ms"])
             if summ.get("schedule_lag_ms") is not None:
                 _check_types(LatencySummary, summ["schedule_lag_ms"], "summary.schedule_lag_ms")
+            if not isinstance(doc.get("timeseries", []), list):
+                raise TypeError("timeseries must be a list")
+            for i, point in enumerate(doc.get("timeseries", ())):
+                _check_types(TimePoint, point, f"timeseries[{i}]")
+            _check_values(doc, cfg, summ)
+            summ["latency_ms"] = LatencySummary(**summ["latency_ms"])
+            if summ.get("schedule_lag_ms") is not None:
                 summ["schedule_lag_ms"] = LatencySummary(**summ["schedule_lag_ms"])
-            for point in doc.get("timeseries", ()):
-                _check_types(TimePoint, point, "timeseries[]")
             summ["error_samples"] = tuple(summ.get("error_samples", ()))
             return cls(
                 config=RunConfig(**cfg),
@@ -189,6 +196,26 @@ class RunResult:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ResultError(f"{source}: not a valid tfsbench result ({_describe(exc)})") from None
+
+
+MAX_DEPTH = 32  # results are about 5 levels deep; deeper is hostile (recursion in renderers)
+
+
+def _too_deep(doc: Any, limit: int) -> bool:
+    """True if containers nest deeper than `limit` (iterative: a deep document cannot recurse us)."""
+    stack = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping):
+            children = value.values()
+        elif isinstance(value, list | tuple):
+            children = value
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
@@ -217,6 +244,112 @@ def _check_types(cls: type, values: Any, where: str) -> None:
         allowed = tuple(t for part in parts if part in _JSON_TYPES for t in _JSON_TYPES[part])
         if not isinstance(value, allowed) or (isinstance(value, bool) and "bool" not in parts):
             raise TypeError(f"{where}.{f.name} must be {declared}, got {value!r:.80}")
+
+
+def _field_error(where: str, problem: str) -> ValueError:
+    return ValueError(f"{where}: {problem}")
+
+
+def _finite(where: str, value: Any, *, minimum: float | None = 0.0, optional: bool = False) -> None:
+    """A number that figures and gates can use: finite and, for counts/times/sizes, not negative."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _field_error(where, f"must be a number, got {value!r:.60}")
+    if not math.isfinite(value):
+        raise _field_error(where, f"must be a finite number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise _field_error(where, f"must be >= {minimum:g}, got {value!r:.60}")
+
+
+def _str_list(where: str, value: Any) -> None:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise _field_error(where, "must be a list of strings")
+
+
+def _optional(where: str, value: Any, kinds: type | tuple[type, ...], what: str) -> None:
+    if value is not None and not isinstance(value, kinds):
+        raise _field_error(where, f"must be {what} or null, got {type(value).__name__}")
+
+
+def _check_latency(where: str, values: Mapping[str, Any]) -> None:
+    for f in dataclasses.fields(LatencySummary):
+        if f.name in values:
+            _finite(f"{where}.{f.name}", values[f.name])
+
+
+def _check_server(server: Any) -> None:
+    """The server's view (bench/measure/server_metrics.py): every field the reports read, checked."""
+    if server is None:
+        return
+    if not isinstance(server, Mapping):
+        raise _field_error("server", f"must be an object or null, got {type(server).__name__}")
+    for key in ("scrape_url", "error", "model_name", "api"):
+        _optional(f"server.{key}", server.get(key), str, "a string")
+    _optional("server.found", server.get("found"), bool, "true/false")
+    _finite("server.window_s", server.get("window_s"), optional=True)
+    requests = server.get("requests")
+    if requests is not None and (isinstance(requests, bool) or not isinstance(requests, int) or requests < 0):
+        raise _field_error("server.requests", f"must be a count >= 0, got {requests!r:.60}")
+    for key in ("latency_ms", "batching_queuing_latency_ms"):
+        value = server.get(key)
+        _optional(f"server.{key}", value, Mapping, "an object")
+        for name, number in (value or {}).items():
+            _finite(f"server.{key}.{name}", number)
+    buckets = server.get("latency_buckets_us") or []
+    if not isinstance(buckets, list):
+        raise _field_error("server.latency_buckets_us", "must be a list of [bound, count]")
+    for i, pair in enumerate(buckets):
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise _field_error(f"server.latency_buckets_us[{i}]", "must be [bound, count]")
+        if pair[0] != "+Inf":
+            _finite(f"server.latency_buckets_us[{i}][0]", pair[0], minimum=None)
+        _finite(f"server.latency_buckets_us[{i}][1]", pair[1])
+    counts = server.get("request_count_by_status") or {}
+    if not isinstance(counts, Mapping) or any(
+            isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in counts.values()):
+        raise _field_error("server.request_count_by_status", "must map statuses to counts >= 0")
+
+
+def _check_values(doc: Mapping[str, Any], cfg: Mapping[str, Any], summ: Mapping[str, Any]) -> None:
+    """Values, not just types: no NaN or infinity, no negative counts, times or sizes, containers
+    where containers belong. A file that passes can be drawn, compared and gated without surprises."""
+    if not isinstance(doc.get("environment", {}), Mapping):
+        raise _field_error("environment", f"must be an object, got {type(doc.get('environment')).__name__}")
+    if not isinstance(cfg.get("extra", {}), Mapping):
+        raise _field_error("config.extra", "must be an object")
+    _finite("config.batch_size", cfg.get("batch_size"), minimum=1)
+    for key in ("concurrency", "processes", "pool_size"):
+        _finite(f"config.{key}", cfg.get(key), minimum=1, optional=True)
+    for key in ("rate_rps", "duration_s", "warmup_s", "timeout_s", "requests_limit", "max_inflight"):
+        _finite(f"config.{key}", cfg.get(key), optional=True)
+    for key in ("requests", "ok", "late_requests", "refused_inflight", "throughput_rps", "throughput_ips",
+                "request_bytes", "response_bytes", "raw_bytes", "measured_s", "client_cpu_pct"):
+        _finite(f"summary.{key}", summ.get(key), optional=key not in ("requests", "ok"))
+    _finite("summary.offered_rps", summ.get("offered_rps"), optional=True)
+    for name, count in summ.get("errors", {}).items():
+        _finite(f"summary.errors.{name}", count)
+    if summ["ok"] > summ["requests"]:
+        raise _field_error("summary.ok", f"{summ['ok']} is more than summary.requests ({summ['requests']})")
+    _check_latency("summary.latency_ms", summ["latency_ms"])
+    if summ.get("schedule_lag_ms") is not None:
+        _check_latency("summary.schedule_lag_ms", summ["schedule_lag_ms"])
+    if "error_samples" in summ:
+        _str_list("summary.error_samples", summ["error_samples"])
+    for i, point in enumerate(doc.get("timeseries", ())):
+        _finite(f"timeseries[{i}].t_s", point.get("t_s"), minimum=None)
+        for key in ("requests", "errors"):
+            _finite(f"timeseries[{i}].{key}", point.get(key))
+        for key in ("p50_ms", "p99_ms"):
+            _finite(f"timeseries[{i}].{key}", point.get(key), optional=True)
+    if "warnings" in doc:
+        _str_list("warnings", doc["warnings"])
+    for key in ("histogram", "lag_histogram", "partial_reason"):
+        _optional(key, doc.get(key), str, "a string")
+    _optional("partial", doc.get("partial"), bool, "true/false")
+    if not isinstance(doc.get("started_at", ""), str):
+        raise _field_error("started_at", "must be a string")
+    _check_server(doc.get("server"))
 
 
 def _describe(exc: Exception) -> str:
@@ -327,6 +460,41 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ResultError(f"{p}: corrupt JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise ResultError(f"{p}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's digit limit
+        raise ResultError(f"{p}: corrupt JSON ({_describe(exc)})") from None
+
+
+def load_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A sweep/search manifest with the fields readers use checked (`runs` names files in its folder)."""
+    doc = read_json(path)
+    if not isinstance(doc, Mapping) or doc.get("type") != MANIFEST_TYPE:
+        raise ResultError(f"{path}: not a tfsbench manifest")
+    runs = doc.get("runs", [])
+    if not isinstance(runs, list):
+        raise ResultError(f"{path}: runs: must be a list of file names")
+    for i, name in enumerate(runs):
+        if not isinstance(name, str) or not name or "\0" in name:
+            raise ResultError(f"{path}: runs[{i}]: must be a file name, got {name!r:.60}")
+    if not isinstance(doc.get("kind", "sweep"), str):
+        raise ResultError(f"{path}: kind: must be a string")
+    search = doc.get("search")
+    if search is not None:
+        if not isinstance(search, Mapping):
+            raise ResultError(f"{path}: search: must be an object or null")
+        try:
+            _finite("search.best_rate_rps", search.get("best_rate_rps"), optional=True)
+            if not isinstance(search.get("probes", []), list | type(None)):
+                raise _field_error("search.probes", "must be a list")
+            for j, probe in enumerate(search.get("probes") or []):
+                if isinstance(probe, Mapping):
+                    for key in ("rate_rps", "achieved_rps", "value_ms"):
+                        _finite(f"search.probes[{j}].{key}", probe.get(key), optional=True)
+        except ValueError as exc:
+            raise ResultError(f"{path}: {exc}") from None
+    return dict(doc)
+
 
 
 def load_result(path: str | os.PathLike[str]) -> RunResult:
@@ -341,9 +509,7 @@ def load_results(paths: list[str] | tuple[str, ...]) -> list[RunResult]:
         if p.is_dir():
             manifest = p / "manifest.json"
             if manifest.exists():
-                doc = read_json(manifest)
-                if not isinstance(doc, Mapping) or doc.get("type") != MANIFEST_TYPE:
-                    raise ResultError(f"{manifest}: not a tfsbench manifest")
+                doc = load_manifest(manifest)
                 files = [p / name for name in doc.get("runs", ())]
             else:
                 files = sorted(f for f in p.glob("*.json") if f.name != "manifest.json")
