@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfsbench.bench.results import MANIFEST_TYPE, ResultError, RunResult, load_results, read_json
+from tfsbench.bench.results import ResultError, RunResult, load_manifest, load_results
 from tfsbench.reports.latency import buckets
 
 PERCENTILE_FIELDS: tuple[tuple[str, float], ...] = (
@@ -66,10 +66,8 @@ def load_sources(paths: Sequence[str]) -> list[Source]:
             kind = "directory"
             mpath = p / "manifest.json"
             if mpath.exists():
-                doc = read_json(mpath)
-                if isinstance(doc, Mapping) and doc.get("type") == MANIFEST_TYPE:
-                    manifest = doc
-                    kind = "search" if doc.get("kind") == "search" else "sweep"
+                manifest = load_manifest(mpath)
+                kind = "search" if manifest.get("kind") == "search" else "sweep"
         sources.append(Source(path=str(raw), kind=kind, runs=runs, manifest=manifest))
     return sources
 
