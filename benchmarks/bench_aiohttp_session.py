@@ -1,6 +1,6 @@
 """Benchmark: what aiohttp's ClientSession itself costs per request, and which settings change it.
 
-    .venv/bin/python -m benchmarks.bench_aiohttp_session [--requests 20000] [--rounds 12] [--out FILE]
+    .venv/bin/python -m benchmarks.bench_aiohttp_session [--requests 20000] [--rounds 12] --out FILE.json
 
 Bare request loops (64 tasks, `await session.request(...)`, `read()`, `release()`), no tfsbench
 engine around them, against the static nginx target of bench/orchestrate/selfbench.py; CPU time of this
@@ -11,12 +11,11 @@ process (user + system) per request, variants alternated round by round, medians
 - `eager-writer`: as `header`, plus a task factory that runs aiohttp's body-writer coroutine at once
   instead of as a task on the next loop iteration (what aiohttp does itself on Python 3.12+).
 
-This is where the README's "aiohttp engine changes" figures come from. A benchmark script, not a test.
+This is where docs/performance.md's aiohttp session figures come from. A benchmark script, not a test.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import statistics
@@ -30,7 +29,7 @@ from aiohttp.payload import BytesPayload
 from tfsbench.bench.orchestrate.selfbench import PREDICT_PATH, REQUEST_BODY, static_target
 from yarl import URL
 
-from benchmarks.harness import emit
+from benchmarks import harness
 
 VARIANTS = ("skip-list", "header", "eager-writer")
 CONNECTIONS = 64
@@ -116,13 +115,14 @@ def measure(requests: int, rounds: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--requests", type=int, default=20_000)
-    p.add_argument("--rounds", type=int, default=12)
-    p.add_argument("--out", default=None)
+    p = harness.parser("bench_aiohttp_session", __doc__)
+    p.add_argument("--requests", type=harness.positive_int, default=20_000)
+    p.add_argument("--rounds", type=harness.positive_int, default=12)
     args = p.parse_args(argv)
     doc = measure(args.requests, args.rounds)
-    return emit(doc, args.out)
+    for variant, us in doc["cpu_us_per_request"].items():
+        print(f"{variant:14s} {us:7.1f} us/request (median of {doc['rounds']} rounds)")
+    return harness.emit("bench_aiohttp_session", args, doc, None, argv)
 
 
 if __name__ == "__main__":

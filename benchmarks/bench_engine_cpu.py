@@ -1,17 +1,16 @@
 """Benchmark: CPU time per request of each engine (what decides how much load one core can offer).
 
-    .venv/bin/python -m benchmarks.bench_engine_cpu [--requests 100000] [--rounds 3] [--out FILE]
+    .venv/bin/python -m benchmarks.bench_engine_cpu [--requests 100000] [--rounds 3] --out FILE.json
 
 Throughput on a shared machine swings with the neighbours; CPU seconds per request (user + system,
 of this process, over a closed-loop run of N requests against nginx with a static JSON answer, see
-bench/orchestrate/selfbench.py) swing much less, so this is the figure the README uses to choose the default
+bench/orchestrate/selfbench.py) swing much less, so this is the figure docs/run.md uses to choose the default
 engine. Both validation levels are measured: `status` (any 200: the load generator's own cost) and
 `full` (JSON parse and batch check, what a real run does). Medians over rounds, engines alternated.
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -21,7 +20,7 @@ from tfsbench.bench.measure.runner import run_benchmark
 from tfsbench.bench.orchestrate.selfbench import pinned, plan_pinning, static_target
 from tfsbench.bench.results import RunConfig
 
-from benchmarks.harness import emit
+from benchmarks import harness
 
 BODY = '{"instances": [[1.0, 2.0, 3.0, 4.0]]}'
 
@@ -62,13 +61,14 @@ def measure(requests: int, rounds: int, connections: int = 32) -> dict[str, Any]
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--requests", type=int, default=100_000, help="per fast run (aiohttp runs send a fifth)")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--out", default=None)
+    p = harness.parser("bench_engine_cpu", __doc__)
+    p.add_argument("--requests", type=harness.positive_int, default=100_000, help="per fast run (aiohttp runs send a fifth)")
+    p.add_argument("--rounds", type=harness.positive_int, default=3)
     args = p.parse_args(argv)
     doc = measure(args.requests, args.rounds)
-    return emit(doc, args.out)
+    for key in ("fast/status", "aiohttp/status", "fast/full", "aiohttp/full"):
+        print(f"{key:15s} {doc[key]['cpu_us_per_request']:7.1f} us/request  {doc[key]['throughput_rps']:>8,} req/s")
+    return harness.emit("bench_engine_cpu", args, doc, None, argv)
 
 
 if __name__ == "__main__":

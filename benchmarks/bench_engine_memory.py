@@ -1,18 +1,17 @@
 """Benchmark: memory stays flat however many requests a run sends (target: +100 MB at 10 million).
 
-    .venv/bin/python -m benchmarks.bench_engine_memory [--requests 2000000] [--engine fast] [--out FILE]
+    .venv/bin/python -m benchmarks.bench_engine_memory [--requests 2000000] [--engine fast] --out FILE.json
 
 Runs one closed-loop run of N requests against a static target (nginx when installed; see
 bench/orchestrate/selfbench.py) and samples this process's resident memory (RSS, /proc/self/statm) twice a
 second from the progress callback. Growth is measured from the first sample after 5% of the
 requests (pools, connections and histograms exist by then) to the last sample while sending (the
 result's assembly afterwards is a one-off cost, reported apart), and extrapolated linearly to 10
-million requests; the extrapolation is what the README quotes when N < 10M, and says so.
+million requests; the extrapolation is what docs/performance.md quotes when N < 10M, and says so.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -22,7 +21,7 @@ from tfsbench.bench.measure.runner import ProgressUpdate, run_benchmark
 from tfsbench.bench.orchestrate.selfbench import pinned, plan_pinning, static_target
 from tfsbench.bench.results import RunConfig
 
-from benchmarks.harness import emit
+from benchmarks import harness
 
 BODY = '{"instances": [[1.0, 2.0, 3.0, 4.0]]}'
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -79,13 +78,16 @@ def measure(requests: int, engine: str, connections: int = 32) -> dict[str, Any]
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--requests", type=int, default=2_000_000)
+    p = harness.parser("bench_engine_memory", __doc__)
+    p.add_argument("--requests", type=harness.positive_int, default=2_000_000)
     p.add_argument("--engine", default="fast", choices=("fast", "aiohttp"))
-    p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     doc = measure(args.requests, args.engine)
-    return emit(doc, args.out)
+    print(f"{doc['engine']}: {doc['requests']:,} requests, RSS {doc['rss_baseline_mb']} -> "
+          f"{doc['rss_last_sample_mb']} MB (+{doc['growth_mb']} MB; {doc['extrapolated_growth_mb_at_10M']} MB "
+          f"extrapolated to 10M)")
+    targets = {"growth_mb_at_10M": harness.target(doc["extrapolated_growth_mb_at_10M"], "<", 100.0)}
+    return harness.emit("bench_engine_memory", args, doc, targets, argv)
 
 
 if __name__ == "__main__":

@@ -1,20 +1,19 @@
 """Benchmark: does the open loop keep its schedule at half the engine's ceiling?
 
-    .venv/bin/python -m benchmarks.bench_engine_openloop [--engine fast] [--seconds 10] [--out FILE]
+    .venv/bin/python -m benchmarks.bench_engine_openloop [--engine fast] [--seconds 10] --out FILE.json
 
 Against a target that is not the bottleneck (nginx with a static JSON answer when installed, else
 the built-in static server; see bench/orchestrate/selfbench.py), pinned to one CPU and the client to the other:
 1. the ceiling: closed loop, 32 connections, status-only validation;
 2. open loop at half that rate, constant arrivals: achieved rate / offered rate (target: within
    1%) and the schedule lag percentiles (target: p99 under 1 ms).
-Prints one JSON document (and writes it with --out). A benchmark script, not a test. On a busy
+Writes one JSON document to --out. A benchmark script, not a test. On a busy
 machine the lag tail is the OS's run queue, not the engine: `--fifo` (root) runs the client under
 SCHED_FIFO to tell the two apart.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Any
@@ -23,7 +22,7 @@ from tfsbench.bench.measure.runner import run_benchmark
 from tfsbench.bench.orchestrate.selfbench import pinned, plan_pinning, static_target
 from tfsbench.bench.results import RunConfig
 
-from benchmarks.harness import emit
+from benchmarks import harness
 
 BODY = '{"instances": [[1.0, 2.0, 3.0, 4.0]]}'
 
@@ -68,22 +67,28 @@ def measure(engine: str, seconds: float, connections: int = 32, fraction: float 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = harness.parser("bench_engine_openloop", __doc__)
     p.add_argument("--engine", default="fast", choices=("fast", "aiohttp"))
-    p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--fraction", type=float, default=0.5, help="open-loop rate as a fraction of the ceiling")
+    p.add_argument("--seconds", type=harness.positive_float, default=10.0)
+    p.add_argument("--fraction", type=harness.positive_float, default=0.5, help="open-loop rate as a fraction of the ceiling")
     p.add_argument("--no-pin", action="store_true", help="let the OS place target and client")
     p.add_argument("--fifo", action="store_true",
                    help="diagnostic: run the client under SCHED_FIFO (root) to separate the engine's own "
                         "precision from a busy machine's scheduling delays")
-    p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     if args.fifo:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))  # threads started later inherit it
     doc = measure(args.engine, args.seconds, fraction=args.fraction, pin=not args.no_pin)
     doc["scheduling"] = "SCHED_FIFO 1 (diagnostic)" if args.fifo else "normal (SCHED_OTHER)"
     doc["load_avg_after"] = os.getloadavg()
-    return emit(doc, args.out)
+    lag = doc["lag_ms"] or {}
+    print(f"{doc['engine']}: ceiling {doc['ceiling_rps']:,} req/s; offered {doc['offered_rps']:,}, achieved "
+          f"{doc['achieved_rps']:,} ({doc['achieved_over_offered']}); lag p99 {lag.get('p99')} ms")
+    targets = {
+        "achieved_off_by": harness.target(round(abs(doc["achieved_over_offered"] - 1), 4), "<=", 0.01),
+        "lag_p99_ms": harness.target(lag.get("p99"), "<", 1.0),
+    }
+    return harness.emit("bench_engine_openloop", args, doc, targets, argv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark of `tfsbench check`'s statistics: why percentiles are bootstrapped by order statistics.
 
-    python -m benchmarks.bench_gates
+    python -m benchmarks.bench_gates [--samples 100000] [--replicates 2000] --out FILE.json
 
 A naive bootstrap of a percentile from an HDR histogram draws a multinomial over every bucket for
 every replicate (O(replicates x buckets)); the exact order-statistic shortcut used by tfsbench.reports.check
@@ -11,14 +11,17 @@ with a baseline, all within one process so the ratios are meaningful on a noisy 
 
 from __future__ import annotations
 
-import json
 import math
 import time
+from typing import Any
 
 import numpy as np
 from tfsbench.bench.measure import hist
 from tfsbench.bench.results import LatencySummary, RunConfig, RunResult, Summary, TimePoint
+from tfsbench.bench.stats import histograms
 from tfsbench.reports import check as gates
+
+from benchmarks import harness
 
 
 def _run(kind: str, batch: int, conc: int, seed: int, n: int = 20_000) -> RunResult:
@@ -36,14 +39,14 @@ def _run(kind: str, batch: int, conc: int, seed: int, n: int = 20_000) -> RunRes
     return RunResult(config=config, environment={}, summary=summary, timeseries=series, histogram=hist.encode(h))
 
 
-def main() -> dict[str, float]:
+def measure(samples: int, replicates: int) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     h = hist.new()
-    hist.record_many(h, rng.lognormal(math.log(5000), 0.4, size=100_000))
-    values, counts = gates.histogram_bins(hist.encode(h))
+    hist.record_many(h, rng.lognormal(math.log(5000), 0.4, size=samples))
+    b = histograms.buckets(hist.encode(h))
+    values, counts = b.values_ms, b.counts
     n = int(counts.sum())
     rank = math.ceil(0.99 * n)
-    replicates = 2000
 
     t = time.perf_counter()
     draws = rng.multinomial(n, counts / n, size=replicates)
@@ -61,19 +64,31 @@ def main() -> dict[str, float]:
     outcome = gates.check_results(runs, ["p99<1s", "error_rate<1%"], baseline=base)
     check_s = time.perf_counter() - t
 
-    out = {
-        "histogram_buckets": float(len(values)),
+    return {
+        "samples": samples,
+        "replicates": replicates,
+        "histogram_buckets": len(values),
         "naive_bootstrap_ms": naive_s * 1000,
         "order_statistic_bootstrap_ms": fast_s * 1000,
         "speedup": naive_s / fast_s,
         "naive_ci_ms": [float(x) for x in np.percentile(naive, [2.5, 97.5])],
         "order_statistic_ci_ms": [float(x) for x in np.percentile(fast, [2.5, 97.5])],
         "check_24_runs_with_baseline_s": check_s,
-        "checks": float(len(outcome.checks)),
+        "checks": len(outcome.checks),
     }
-    print(json.dumps(out, indent=1))
-    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = harness.parser("bench_gates", __doc__)
+    parser.add_argument("--samples", type=harness.positive_int, default=100_000, help="latencies in the histogram")
+    parser.add_argument("--replicates", type=harness.positive_int, default=2000, help="bootstrap replicates")
+    args = parser.parse_args(argv)
+    out = measure(args.samples, args.replicates)
+    print(f"p99 bootstrap, {out['replicates']} replicates over {out['histogram_buckets']} buckets: "
+          f"naive {out['naive_bootstrap_ms']:.1f} ms, order statistic {out['order_statistic_bootstrap_ms']:.2f} ms "
+          f"({out['speedup']:.0f}x); check of 24 runs with a baseline: {out['check_24_runs_with_baseline_s']:.2f} s")
+    return harness.emit("bench_gates", args, out, None, argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Benchmark: do our Locust users cost more client CPU than a bare FastHttpUser?
 
-    .venv/bin/python benchmarks/bench_locust_users.py [--users 4] [--duration 20] [--kind numeric]
+    python -m benchmarks.bench_locust_users [--users 8] [--duration 20] [--kind numeric] --out FILE.json
 
 Two Locust processes run at the same time, one per user class, same user count and duration,
 against the same target: by
@@ -13,15 +13,13 @@ FastHttpUser posting one constant body with `self.client.post` and checking noth
 process saturates its CPU share, so the ratio of their request rates is the price of our user's
 extra work per request. (Two classes in ONE process would hide it: gevent's loop gives every user
 the same turns, so both rates come out equal whatever each costs.)
-Target: ours >= 90% of the bare user's rate. Prints a table and writes results/bench_locust_users.json.
+Target: ours >= 90% of the bare user's rate. Prints a table and writes the JSON document to --out.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
-import json
 import os
 import signal
 import socket
@@ -32,9 +30,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from benchmarks import harness
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 BARE_LOCUSTFILE = '''
 from locust import FastHttpUser, task
@@ -106,13 +104,12 @@ def nginx_target() -> Iterator[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--users", type=int, default=8, help="users in each Locust process (default 8)")
-    ap.add_argument("--duration", type=int, default=20, help="seconds (default 20)")
+    ap = harness.parser("bench_locust_users", __doc__)
+    ap.add_argument("--users", type=harness.positive_int, default=8, help="users in each Locust process (default 8)")
+    ap.add_argument("--duration", type=harness.positive_int, default=20, help="seconds (default 20)")
     ap.add_argument("--kind", default="numeric", choices=("numeric", "text", "image"))
-    ap.add_argument("--batch-size", type=int, default=1)
+    ap.add_argument("--batch-size", type=harness.positive_int, default=1)
     ap.add_argument("--target", choices=("nginx", "embedded"), default="nginx" if Path(NGINX).exists() else "embedded")
-    ap.add_argument("--out", default=str(ROOT / "results" / "bench_locust_users.json"))
     args = ap.parse_args(argv)
 
     from tfsbench.locustfiles.config import user_config
@@ -135,9 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                      "--csv", str(Path(tmp) / "ours"), user_class],
             "bare": [sys.executable, "-m", "locust", "-f", str(bare), *common, "--csv", str(Path(tmp) / "bare")],
         }
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
         started = time.monotonic()
-        procs = {k: subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        procs = {k: subprocess.Popen(c, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, start_new_session=True) for k, c in cmds.items()}
         output = ""
         try:
@@ -161,8 +157,6 @@ def main(argv: list[str] | None = None) -> int:
     ours_rps, bare_rps = float(ours["Requests/s"]), float(bare_row["Requests/s"])
     ratio = ours_rps / bare_rps if bare_rps else 0.0
     doc = {
-        "date": time.strftime("%Y-%m-%d", time.gmtime()),
-        "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}",
         "target": args.target,
         "users_each": args.users,
         "duration_s": args.duration,
@@ -172,16 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         "bare": {"requests": int(bare_row["Request Count"]), "failures": int(bare_row["Failure Count"]),
                  "rps": round(bare_rps, 1), "p50_ms": bare_row["50%"], "p99_ms": bare_row["99%"]},
         "ratio": round(ratio, 3),
-        "target_ratio": 0.9,
-        "met": ratio >= 0.9,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
     print(f"{'user':<28}{'requests':>10}{'fails':>7}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}")
     for label, r in ((f"{user_class} ({ours_name})", doc["ours"]), ("BareUser (constant body)", doc["bare"])):
         print(f"{label:<28}{r['requests']:>10}{r['failures']:>7}{r['rps']:>10.1f}{r['p50_ms']:>8}{r['p99_ms']:>8}")
-    print(f"ratio ours/bare = {ratio:.3f} (target >= 0.90: {'met' if doc['met'] else 'NOT met'}); wrote {args.out}")
-    return 0 if doc["met"] else 1
+    print(f"ratio ours/bare = {ratio:.3f} (target >= 0.90)")
+    return harness.emit("bench_locust_users", args, doc, {"ours_over_bare": harness.target(doc["ratio"], ">=", 0.9)},
+                        argv)
 
 
 if __name__ == "__main__":

@@ -1,113 +1,109 @@
-"""Benchmark of the embedded target itself (not a test): requests/s for numeric batch 1 and image batch 8.
+"""Benchmark of the embedded target itself: requests/s and server CPU per request, numeric b=1 and image b=8.
 
-    python -m benchmarks.bench_target [--duration 10] [--workers 1] [--serve-args "--no-uvloop"]
+    python -m benchmarks.bench_target [--duration 10s] [--workers 1] [--client wrk|fast|aiohttp]
+        [--serve-args "--no-uvloop"] --out FILE.json
 
 Why: the self-benchmarks measure the suite's own engines against this target, so the target must
-not be the bottleneck; this prints how much it can take on this machine. It starts
-`tfsbench serve --port 0` as a subprocess, drives it with `wrk` (closed loop, keep-alive) when
-/usr/bin/wrk exists, else with a small aiohttp closed-loop client, and prints one line per case.
+not be the bottleneck; this says how much it can take on this machine. It starts `tfsbench serve
+--port 0` as a subprocess and drives it closed loop (keep-alive) with wrk when installed (through
+selfbench's wrk runner), else with one of our engines (through the runner, every response validated).
+Requests are what the client counted, never rate x nominal duration; an error response, or wrk output
+that does not parse, stops the benchmark with exit status 1 and writes nothing. "Server CPU per
+request" is the serving process's own CPU time (user + system, from /proc) over the requests it
+answered, which depends much less on what else the machine runs than the rate does.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import os
-import platform
-import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
+from pathlib import Path
+from typing import Any
 
-NUMERIC_BODY = b'{"instances": [[0.1, 0.2, 0.3, 0.4]]}'
+from tfsbench.bench.measure.runner import run_benchmark
+from tfsbench.bench.orchestrate.selfbench import ToolRate, run_wrk
+from tfsbench.bench.results import RunConfig
+from tfsbench.payloads.pool import build_pool
+from tfsbench.payloads.spec import PayloadSpec
+from tfsbench.server.testing import serve_process
 
+from benchmarks import harness
 
-def image_body(batch_size: int) -> bytes:
-    """The suite's own image payload (128x128 'photo' JPEGs as b64), as `tfsbench payload` writes it."""
-    result = subprocess.run(
-        [sys.executable, "-m", "tfsbench", "payload", "--kind", "image", "--batch-size", str(batch_size)],
-        capture_output=True,
-        check=True,
-        timeout=120,
-    )
-    return result.stdout
-
-
-def run_wrk(url: str, body: bytes, connections: int, duration_s: float) -> float:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
-        script.write("wrk.body = [==[" + body.decode() + "]==]\n")
-    try:
-        out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{int(duration_s)}s", "-s", script.name, url],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=duration_s + 60,
-        ).stdout
-    finally:
-        os.unlink(script.name)
-    match = re.search(r"Requests/sec:\s*([\d.]+)", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
-    if non2xx:
-        raise RuntimeError(f"wrk saw {non2xx.group(1)} error responses")
-    return float(match.group(1)) if match else 0.0
+CASES = (("numeric", 1, 16), ("image", 8, 8))  # model (= payload kind), batch size, connections
 
 
-async def _closed_loop(url: str, body: bytes, connections: int, duration_s: float) -> float:
-    import aiohttp
+class BenchmarkFailed(RuntimeError):
+    """The measurement cannot be trusted (errors, unparsable client output): no figure is written."""
 
-    done = 0
-    deadline = time.perf_counter() + duration_s
-    connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def worker() -> None:
-            nonlocal done
-            while time.perf_counter() < deadline:
-                async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        raise RuntimeError(f"HTTP {resp.status}")
-                done += 1
+def _wrk_case(base_url: str, model: str, body: bytes, connections: int, duration_s: float) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory(prefix="bench-target-") as tmp:
+        rate = run_wrk(base_url, connections, duration_s, None, Path(tmp), path=f"/v1/models/{model}:predict",
+                       body=body)
+    return counted(rate, model)
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
-        return done / (time.perf_counter() - start)
+
+def counted(rate: ToolRate, model: str) -> tuple[float, int]:
+    """(req/s, requests) of a wrk run, or BenchmarkFailed: never a 0.0 that looks like a measurement."""
+    if rate.rps is None or rate.requests <= 0:
+        raise BenchmarkFailed(f"wrk against {model}: {rate.note or 'no request count in its output'}")
+    if rate.errors:
+        raise BenchmarkFailed(f"wrk against {model}: {rate.errors} error responses or socket errors")
+    return rate.rps, rate.requests
+
+
+def _engine_case(base_url: str, engine: str, model: str, batch: int, connections: int,
+                 duration_s: float) -> tuple[float, int]:
+    config = RunConfig(url=base_url, model=model, kind=model, batch_size=batch, format="row", mode="closed",
+                       engine=engine, concurrency=connections, duration_s=duration_s, warmup_s=0.0)
+    result = run_benchmark(config)
+    s = result.summary
+    if s.error_count or s.ok == 0:
+        raise BenchmarkFailed(f"{engine} against {model}: {s.ok} ok, errors {dict(s.errors)} "
+                              f"{list(s.error_samples)[:1]}")
+    return s.throughput_rps, s.requests
+
+
+def measure(duration_s: float, workers: int, serve_args: str, client: str) -> dict[str, Any]:
+    bodies = {model: build_pool(PayloadSpec(model, batch_size=batch, format="row", seed=0), size=1).bodies[0]
+              for model, batch, _ in CASES}
+    args = ["--workers", str(workers), *shlex.split(serve_args)]
+    cases = []
+    with serve_process(*args) as server:
+        for model, batch, connections in CASES:
+            cpu_before_s = server.cpu_s()
+            if client == "wrk":
+                rps, requests = _wrk_case(server.base_url, model, bodies[model], connections, duration_s)
+            else:
+                rps, requests = _engine_case(server.base_url, client, model, batch, connections, duration_s)
+            # with an engine the window also holds preflight's few requests: a slight overestimate
+            cpu_us = (server.cpu_s() - cpu_before_s) / requests * 1e6
+            cases.append({"model": model, "batch_size": batch, "body_bytes": len(bodies[model]),
+                          "connections": connections, "requests": requests, "throughput_rps": round(rps, 1),
+                          "throughput_ips": round(rps * batch, 1), "server_cpu_us_per_request": round(cpu_us, 1)})
+            print(f"{model:8s} batch={batch:<3d} body={len(bodies[model]):>6d} B connections={connections:<3d} "
+                  f"{rps:9.0f} req/s {rps * batch:9.0f} instances/s  server CPU {cpu_us:7.0f} us/request")
+    return {"client": client, "workers": workers, "serve_args": args, "duration_s": duration_s, "cases": cases}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tfsbench.server.testing import serve_process
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per case (default 10)")
-    parser.add_argument("--workers", type=int, default=1, help="tfsbench serve --workers (default 1)")
+    parser = harness.parser("bench_target", __doc__)
+    parser.add_argument("--duration", type=harness.duration, default=10.0, help="per case (default 10s)")
+    parser.add_argument("--workers", type=harness.positive_int, default=1, help="tfsbench serve --workers")
     parser.add_argument("--serve-args", default="", help="extra arguments for tfsbench serve")
-    parser.add_argument("--client", choices=("auto", "wrk", "aiohttp"), default="auto")
+    parser.add_argument("--client", choices=("auto", "wrk", "fast", "aiohttp"), default="auto",
+                        help="auto: wrk when installed, else the fast engine")
     args = parser.parse_args(argv)
-    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
-    cases = [("numeric", 1, NUMERIC_BODY, 16), ("image", 8, image_body(8), 8)]
-    serve_args = ["--workers", str(args.workers), *shlex.split(args.serve_args)]
-    print(f"# {platform.node()} cpus={os.cpu_count()} python={platform.python_version()} "
-          f"client={'wrk' if use_wrk else 'aiohttp'} serve_args={' '.join(serve_args)} "
-          f"load={os.getloadavg()[0]:.1f}")
-    with serve_process(*serve_args) as server:
-        for model, batch, body, connections in cases:
-            url = f"{server.base_url}/v1/models/{model}:predict"
-            cpu_before_s = server.cpu_s()
-            if use_wrk:
-                rate = run_wrk(url, body, connections, args.duration)
-            else:
-                rate = asyncio.run(_closed_loop(url, body, connections, args.duration))
-            requests = rate * args.duration
-            cpu_us = (server.cpu_s() - cpu_before_s) / requests * 1e6 if requests else 0.0
-            # CPU per request is what the target costs, whatever else the machine runs (main process only)
-            print(f"{model:8s} batch={batch:<3d} body={len(body):>6d} B connections={connections:<3d} "
-                  f"{rate:9.0f} req/s {rate * batch:9.0f} instances/s  server CPU {cpu_us:7.0f} us/request")
-    return 0
+    if args.client == "auto":
+        args.client = "wrk" if shutil.which("wrk") else "fast"
+    try:
+        results = measure(args.duration, args.workers, args.serve_args, args.client)
+    except BenchmarkFailed as exc:
+        print(f"bench_target: failed: {exc}", file=sys.stderr)
+        return 1
+    return harness.emit("bench_target", args, results, None, argv)
 
 
 if __name__ == "__main__":

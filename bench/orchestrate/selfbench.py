@@ -302,7 +302,7 @@ def _with_cpu(rate: ToolRate, cpu_s: float | None) -> ToolRate:
 # ---- external clients -------------------------------------------------------------------------
 
 WRK_LUA = """wrk.method = "POST"
-wrk.body = '{body}'
+wrk.body = [==[{body}]==]
 wrk.headers["Content-Type"] = "application/json"
 """
 
@@ -326,14 +326,17 @@ def parse_wrk(output: str, duration_s: float) -> ToolRate:
     return ToolRate("wrk", rps, requests=requests, errors=errors, duration_s=duration_s)
 
 
-def run_wrk(url: str, connections: int, duration_s: float, cpus: set[int] | None, workdir: Path) -> ToolRate:
+def run_wrk(url: str, connections: int, duration_s: float, cpus: set[int] | None, workdir: Path, *,
+            path: str = PREDICT_PATH, body: bytes = REQUEST_BODY) -> ToolRate:
+    """wrk (one thread, keep-alive, closed loop) POSTing `body` to `url + path`; also used by
+    benchmarks/bench_target.py against the embedded target's own models."""
     wrk = WRK_PATH if os.access(WRK_PATH, os.X_OK) else shutil.which("wrk")
     if not wrk:
         return ToolRate("wrk", None, note="wrk not installed (apt install wrk)")
     script = workdir / "post.lua"
-    script.write_text(WRK_LUA.format(body=REQUEST_BODY.decode()))
+    script.write_text(WRK_LUA.format(body=body.decode()))  # a Lua long string: no escapes needed
     seconds = max(1, round(duration_s))
-    cmd = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url + PREDICT_PATH]
+    cmd = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url + path]
     cpu_before = _children_cpu_s()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30,
