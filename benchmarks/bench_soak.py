@@ -1,14 +1,16 @@
 """Soak benchmark: a long open-loop run at a steady rate, recording memory as it goes.
 
-    .venv/bin/python -m benchmarks.bench_soak --duration 30m --rate 500 --out results/soak
+    python -m benchmarks.bench_soak --duration 30m --rate 500 --dir results/soak --out results/soak.json
 
 A long run must not grow: latencies go into HDR histograms, the time series is one point per
 second, nothing keeps a per-request list. This script checks that on the real thing. It starts the
 embedded target (`tfsbench serve`) in its own process (or uses --url), runs one open-loop benchmark
 through `tfsbench.bench.measure.runner.run_benchmark` in this process, and every --interval seconds records the RSS
 of this process (the load generator: engine, recorder, histograms) and of the target, with the
-requests completed so far. Outputs in --out: `soak.csv`, `soak.png`, `soak-run.json` (the run
-result) and `soak-summary.json` (growth after warmup, per million requests).
+requests completed so far. Files in --dir: `soak.csv`, `soak.png`, `soak-run.json` (the run
+result) and `soak-summary.json` (growth after warmup, per million requests); the summary is also
+the benchmark document written to --out (target, from 100,000 requests on: < 10 MB of client growth
+per million requests, the budget of 100 MB per 10 million).
 
 This is a script, not package API, so it may draw its own figure with matplotlib.
 """
@@ -28,7 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tfsbench.bench.units import positive_int, rate_arg
+from tfsbench.bench.args import duration, positive_int, rate
+
+from benchmarks import harness
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -201,40 +205,31 @@ def plot(path: Path, samples: list[Sample], title: str, warmup_s: float, load_en
     plt.close(fig)
 
 
-def _duration(text: str) -> float:
-    from tfsbench.bench.orchestrate.config_file import parse_duration_s
-    from tfsbench.payloads.errors import InputError
-
-    try:
-        return parse_duration_s(text, "duration")
-    except InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_soak", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--duration", type=_duration, default=1800.0, help="measured time (default 30m)")
-    ap.add_argument("--warmup", type=_duration, default=10.0, help="warmup (default 10s)")
-    ap.add_argument("--rate", type=rate_arg, default=500.0, help="open-loop requests/s (default 500)")
-    ap.add_argument("--interval", type=_duration, default=5.0, help="RSS sampling interval (default 5s)")
-    ap.add_argument("--settle", type=_duration, default=60.0,
+    ap = harness.parser("bench_soak", __doc__)
+    ap.add_argument("--duration", type=duration, default=1800.0, help="measured time (default 30m)")
+    ap.add_argument("--warmup", type=duration, default=10.0, help="warmup (default 10s)")
+    ap.add_argument("--rate", type=rate, default=500.0, help="open-loop requests/s (default 500)")
+    ap.add_argument("--interval", type=duration, default=5.0, help="RSS sampling interval (default 5s)")
+    ap.add_argument("--settle", type=duration, default=60.0,
                     help="growth is measured from warmup + settle to the end (default 60s)")
     ap.add_argument("--engine", choices=("fast", "aiohttp"), default="fast")
     ap.add_argument("--kind", default="numeric")
     ap.add_argument("--batch-size", type=positive_int, default=1)
     ap.add_argument("--url", help="benchmark this target instead of starting the embedded one")
-    ap.add_argument("--out", type=Path, default=Path("results/soak"))
+    ap.add_argument("--dir", type=Path, default=Path("results/soak"),
+                    help="soak.csv, soak.png, soak-run.json and soak-summary.json go here (default results/soak)")
     ap.add_argument("--replot", action="store_true",
-                    help="recompute the summary and figure from --out's soak.csv and soak-run.json, no load")
+                    help="recompute the summary and figure from --dir's soak.csv and soak-run.json, no load")
     args = ap.parse_args(argv)
     if args.replot:
-        return replot(args.out, args.settle)
+        return emit(args, replot(args.dir, args.settle), argv)
 
+    from tfsbench.bench.interrupt import stop_on_signals
     from tfsbench.bench.measure.runner import run_benchmark
-    from tfsbench.bench.orchestrate.sweep import stop_on_signals
     from tfsbench.bench.results import RunConfig, save_result
 
-    args.out.mkdir(parents=True, exist_ok=True)
+    args.dir.mkdir(parents=True, exist_ok=True)
     proc = None
     url = args.url
     if url is None:
@@ -244,9 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         config = RunConfig(url=url, model=args.kind, kind=args.kind, batch_size=args.batch_size, format="row",
                            mode="open", engine=args.engine, rate_rps=args.rate, arrival="constant",
                            duration_s=args.duration, warmup_s=args.warmup)
-        sampler = Sampler(proc.pid if proc else None, args.interval, args.out / "soak.csv")
+        sampler = Sampler(proc.pid if proc else None, args.interval, args.dir / "soak.csv")
         print(f"soak: {args.rate:g} req/s open loop for {args.duration:g} s (+{args.warmup:g} s warmup) against "
-              f"{url}, RSS every {args.interval:g} s -> {args.out}", file=sys.stderr, flush=True)
+              f"{url}, RSS every {args.interval:g} s -> {args.dir}", file=sys.stderr, flush=True)
         started = datetime.now(UTC).isoformat(timespec="seconds")
         sampler.start()
         with stop_on_signals(stop):
@@ -257,9 +252,19 @@ def main(argv: list[str] | None = None) -> int:
             from tfsbench.bench.orchestrate.selfbench import _stop_process
 
             _stop_process(proc)
-    save_result(result, args.out / "soak-run.json")
-    finish(args.out, sampler.samples, result, args.settle, started)
-    return 130 if result.partial else 0
+    save_result(result, args.dir / "soak-run.json")
+    summary = finish(args.dir, sampler.samples, result, args.settle, started)
+    status = emit(args, summary, argv)
+    return 130 if result.partial else status
+
+
+def emit(args: argparse.Namespace, summary: dict[str, Any], argv: list[str] | None) -> int:
+    """The summary as the benchmark document; the growth target applies from 100,000 requests on
+    (fewer make the per-million extrapolation mostly noise)."""
+    targets = {}
+    if int(summary.get("requests_between") or 0) >= 100_000:
+        targets["client_growth_mb_per_million"] = harness.target(summary["client_growth_mb_per_million"], "<", 10.0)
+    return harness.emit("bench_soak", args, summary, targets, argv)
 
 
 def load_end_of(result: Any) -> float:
@@ -268,7 +273,7 @@ def load_end_of(result: Any) -> float:
     return result.config.warmup_s + (result.config.duration_s or 0.0) + 1.0
 
 
-def finish(out: Path, samples: list[Sample], result: Any, settle_s: float, started: str) -> None:
+def finish(out: Path, samples: list[Sample], result: Any, settle_s: float, started: str) -> dict[str, Any]:
     from tfsbench.bench.results import write_json_atomic
 
     cfg, s = result.config, result.summary
@@ -289,9 +294,10 @@ def finish(out: Path, samples: list[Sample], result: Any, settle_s: float, start
              f"({summary['from_t_s']:.0f} s to {summary['to_t_s']:.0f} s)")
     plot(out / "soak.png", samples, title, cfg.warmup_s, load_end_s, result.timeseries)
     print(json.dumps(summary, indent=1))
+    return summary
 
 
-def replot(out: Path, settle_s: float) -> int:
+def replot(out: Path, settle_s: float) -> dict[str, Any]:
     from tfsbench.bench.results import load_result
 
     result = load_result(out / "soak-run.json")
@@ -302,8 +308,7 @@ def replot(out: Path, settle_s: float) -> int:
                 t_s=float(row["t_s"]), client_rss_mb=float(row["client_rss_mb"]) if row["client_rss_mb"] else None,
                 target_rss_mb=float(row["target_rss_mb"]) if row["target_rss_mb"] else None,
                 requests=int(row["requests"]), errors=int(row["errors"]), phase=row["phase"], rps=float(row["rps"])))
-    finish(out, samples, result, settle_s, result.started_at)
-    return 0
+    return finish(out, samples, result, settle_s, result.started_at)
 
 
 if __name__ == "__main__":

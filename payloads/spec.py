@@ -155,3 +155,22 @@ def _check_shape(shape: tuple[int, ...], what: str) -> None:
         elements *= dim
     if elements > MAX_INSTANCE_ELEMENTS:
         raise InputError(f"{what} {shape!r} has {elements} elements per instance (limit {MAX_INSTANCE_ELEMENTS})")
+
+
+def spec_from_knobs(knobs: Mapping[str, Any] | None, **fixed: Any) -> PayloadSpec:
+    """A PayloadSpec from generator knobs as stored in JSON (a run's config.extra["payload"]: lists
+    for tuples) plus the fields a run fixes itself (kind, batch_size, format, seed, signature_name).
+    Unknown knob names are an InputError, so an old or hand-edited result cannot pass one silently."""
+    import dataclasses
+
+    values = dict(knobs or {})
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(PayloadSpec)})
+    if unknown:
+        raise InputError(f"unknown payload option(s): {', '.join(unknown)}")
+    for key, value in list(values.items()):
+        if isinstance(value, list):
+            values[key] = tuple(value)
+        elif key == "shape_overrides" and isinstance(value, Mapping):
+            values[key] = {k: tuple(v) for k, v in value.items()}
+    values.update(fixed)
+    return PayloadSpec(**values)

@@ -2,12 +2,12 @@
 
 Run results carry the mean wire and raw bytes per request but not the compressed size. The bodies
 are deterministic (payload spec + seed), so a few are regenerated with the run's own configuration
-and compressed the way the suite's `--gzip` option would send them.
+and compressed the way the suite's `--gzip` option would send them, with payloads' own pool
+builder (reports read results; they never reach into the load runner).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 from tfsbench.bench.results import RunResult
@@ -40,10 +40,13 @@ def gzip_estimates(runs: Sequence[RunResult]) -> dict[int, float]:
 
 def _estimate(run: RunResult) -> float | None:
     try:
-        from tfsbench.bench.measure.runner import build_pool_for
+        from tfsbench.payloads.pool import build_pool
+        from tfsbench.payloads.spec import spec_from_knobs
 
-        cfg = dataclasses.replace(run.config, pool_size=min(run.config.pool_size or 1, ESTIMATE_POOL_SIZE))
-        pool = build_pool_for(cfg)
+        c = run.config
+        spec = spec_from_knobs(c.extra.get("payload"), kind=c.kind, batch_size=c.batch_size, format=c.format,
+                               seed=c.seed, signature_name=c.signature)
+        pool = build_pool(spec, min(c.pool_size or 1, ESTIMATE_POOL_SIZE))
         sizes = [s.gzip_bytes for s in pool.sizes]
         return sum(sizes) / len(sizes) if sizes else None
     except Exception:  # noqa: BLE001 - data files gone, unknown knobs...: no estimate, no gzip line

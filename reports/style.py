@@ -1,7 +1,8 @@
 """One look for every figure: sizes readable on a laptop, a colour per payload kind, PNG rendering.
 
 Figures are built with `matplotlib.figure.Figure` directly (never pyplot), so building reports
-holds no global state and works in threads; the Agg canvas renders them.
+holds no global state and works in threads; the Agg canvas renders them (attached where a PNG is
+made, so importing reports never switches the process's matplotlib backend).
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import matplotlib
-
-matplotlib.use("Agg")  # reports never open windows
-
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 DPI = 110
 WIDTH_IN = 11.0

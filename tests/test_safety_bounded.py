@@ -66,7 +66,7 @@ def test_sweep_and_search_default_to_10_seconds_per_run() -> None:
 
 
 def test_selfbench_and_demo_are_bounded() -> None:
-    from tfsbench.reports.pipeline import DemoSettings
+    from tfsbench.pipeline import DemoSettings
 
     args = _parse("selfbench")
     assert args.duration == 5.0 and args.rounds == 1 and len(args.tools) == 4

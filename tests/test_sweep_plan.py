@@ -22,6 +22,7 @@ from tfsbench.bench.orchestrate.sweep import (
 )
 from tfsbench.bench.results import LatencySummary, RunConfig, RunResult, Summary, load_result, load_results
 from tfsbench.payloads.errors import InputError
+from tfsbench.reports.check import parse_threshold
 
 BASE = RunConfig(url="http://127.0.0.1:1", model="{kind}", kind="numeric", batch_size=1, format="row",
                  mode="closed", engine="fast", concurrency=1, duration_s=1.0, warmup_s=0.0)
@@ -145,7 +146,7 @@ def test_config_file_errors_are_one_line(tmp_path: Path, mutation, message) -> N
     old, new = mutation
     assert old in GOOD
     with pytest.raises(InputError) as info:
-        load_sweep_config(write(tmp_path, GOOD.replace(old, new, 1)))
+        load_sweep_config(write(tmp_path, GOOD.replace(old, new, 1)), check_threshold=parse_threshold)
     text = str(info.value)
     assert message in text
     assert "\n" not in text and str(tmp_path / "sweep.toml") in text
@@ -285,7 +286,7 @@ def test_random_config_documents_load_or_fail_in_one_line(table, top) -> None:
     doc = {"sweep": {"url": "http://127.0.0.1:8501", "model": "m", "kinds": ["numeric"], "batch_sizes": [1], **table},
            **top}
     try:
-        sf = parse_sweep_doc(doc, "random.toml")
+        sf = parse_sweep_doc(doc, "random.toml", check_threshold=parse_threshold)
     except InputError as exc:
         message = str(exc)
         assert message and "\n" not in message

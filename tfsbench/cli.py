@@ -10,6 +10,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from tfsbench.bench.args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from tfsbench.payloads.errors import InputError
 
 # Each module defines `register(subparsers) -> None`, which adds its parser and sets `func`.
@@ -31,10 +32,8 @@ COMMANDS: tuple[str, ...] = (
     "trace",
 )
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+# The exit codes live with the argument grammar (tfsbench.bench.args); re-exported for callers.
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
 class OneLineParser(argparse.ArgumentParser):

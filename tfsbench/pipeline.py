@@ -1,5 +1,6 @@
 """The whole pipeline against one target: a short sweep, an SLO search, a report and a capacity plan.
 
+It lives with the command line, not in reports: it drives load (reports only read results).
 `tfsbench demo` runs it against the embedded target it starts; the steps are the ones a user would
 run by hand (`sweep`, `search`, `report`/`plan`), with small sizes so the demo takes minutes.
 """

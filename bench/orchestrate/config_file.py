@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tfsbench.bench import units
 from tfsbench.payloads.errors import InputError
-
-_DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|m|min|h)?\s*$")
-_DURATION_UNITS_S = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -109,10 +106,7 @@ def parse_duration_s(value: Any, where: str, *, allow_zero: bool = False) -> flo
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
-        match = _DURATION_RE.match(value.lower())
-        if not match:
-            raise InputError(f"{where}: {value!r} is not a duration (use e.g. '500ms', '10s', '2m', '1h')")
-        seconds = float(match[1]) * _DURATION_UNITS_S[match[2]]
+        seconds = units.parse_duration_s(value, where)  # the one grammar of durations (bench.units)
     else:
         raise InputError(f"{where} must be a duration like '10s', not {_type_name(value)}")
     if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):

@@ -8,9 +8,19 @@ caller passes the single values it is iterating over. Only light imports here (C
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from typing import Any
 
-from tfsbench.bench.units import non_negative_int, positive_int  # noqa: F401 - re-exported: every command's integers
+from tfsbench.bench.args import (
+    choice_of,
+    comma_tuple,
+    dims,
+    image_size,
+    non_negative_int,
+    positive_int,
+    shape_override,
+    word_range,
+)
 from tfsbench.payloads.errors import InputError
 from tfsbench.payloads.spec import (
     FORMATS,
@@ -26,120 +36,35 @@ from tfsbench.payloads.spec import (
 DEFAULT_POOL_SIZE = 64
 
 
-# ---- type= validators (argparse turns ArgumentTypeError into one line and exit status 2) ----------
+# ---- type= validators: the grammar is bench.args's (one module for every command) ---------------
 
-
-def _choice_list(allowed: tuple[str, ...], what: str):
-    def parse(text: str) -> tuple[str, ...]:
-        items = tuple(t.strip() for t in text.split(",") if t.strip())
-        if not items:
-            raise argparse.ArgumentTypeError(f"expected one or more {what} separated by commas")
-        for item in items:
-            if item not in allowed:
-                raise argparse.ArgumentTypeError(
-                    f"unknown {what} {item!r} (choose from {', '.join(allowed)})"
-                )
-        return items
-
-    parse.__name__ = f"{what} list"
-    return parse
-
-
-kind_list = _choice_list(KINDS, "kind")
-format_list = _choice_list(FORMATS, "format")
-
-
-def int_list(text: str) -> tuple[int, ...]:
-    """"1,8,64" -> (1, 8, 64); every item >= 1."""
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError("expected positive integers separated by commas, e.g. 1,8,64")
-    return tuple(positive_int(t) for t in items)
-
-
-def word_range(text: str) -> tuple[int, int]:
-    """"16" -> (16, 16); "8-32" -> (8, 32)."""
-    parts = text.split("-")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or MIN-MAX words, got {text!r}") from None
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or values[0] < 1 or values[1] < values[0]:
-        raise argparse.ArgumentTypeError(f"expected N or MIN-MAX words with 1 <= MIN <= MAX, got {text!r}")
-    return values[0], values[1]
-
-
-def image_size(text: str) -> tuple[int, int]:
-    """"128x96" -> (128, 96) as (width, height); "224" -> (224, 224)."""
-    parts = text.lower().split("x")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, e.g. 128x128, got {text!r}") from None
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, e.g. 128x128, got {text!r}")
-    for side in values:
-        if not 1 <= side <= MAX_IMAGE_SIDE:
-            raise argparse.ArgumentTypeError(
-                f"image size {text} is out of range: each side must be 1..{MAX_IMAGE_SIDE} px"
-            )
-    return values[0], values[1]
-
-
-def dims(text: str) -> tuple[int, ...]:
-    """"784" or "28,28" or "28x28" -> a tuple of positive dims."""
-    items = [t for t in text.replace("x", ",").split(",") if t.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError(f"expected dims like 784 or 28,28, got {text!r}")
-    try:
-        values = tuple(int(t) for t in items)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected dims like 784 or 28,28, got {text!r}") from None
-    if any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"dims must be >= 1, got {text!r}")
-    return values
-
-
-def shape_override(text: str) -> tuple[str, tuple[int, ...]]:
-    """"image=1,224,224,3" -> ("image", (1, 224, 224, 3)); -1 allowed only as a leading batch dim."""
-    name, sep, rest = text.partition("=")
-    if not sep or not name.strip() or not rest.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=D1,D2,... e.g. image=224,224,3, got {text!r}")
-    try:
-        values = tuple(int(t) for t in rest.replace("x", ",").split(",") if t.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=D1,D2,... with integer dims, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected NAME=D1,D2,... e.g. image=224,224,3, got {text!r}")
-    body = values[1:] if values[0] == -1 else values
-    if any(v < 1 for v in body):
-        raise argparse.ArgumentTypeError(f"dims in {text!r} must be >= 1 (only a leading batch dim may be -1)")
-    if values[0] == -1:
-        values = (1, *body)  # a full shape with an open batch dim: dim 0 is replaced by the batch size
-    return name.strip(), values
+kind_list = comma_tuple(choice_of(KINDS, "kind"), "kinds")
+format_list = comma_tuple(choice_of(FORMATS, "format"), "formats")
+int_list = comma_tuple(positive_int, "positive integers")
 
 
 # ---- the options --------------------------------------------------------------------------------
 
 
-def add_payload_arguments(parser: argparse.ArgumentParser, *, multi: bool = False) -> None:
-    """Add the payload flags. With multi=True, --kind/--batch-size/--format accept comma lists.
+def add_payload_arguments(parser: argparse.ArgumentParser, *, multi: bool = False, skip: Collection[str] = (),
+                          suppress_defaults: bool = False) -> list[argparse.Action]:
+    """Add the payload flags and return their actions. With multi=True, --kind/--batch-size/--format
+    accept comma lists.
 
-    Flags the parser already has (e.g. a command's own --seed or --pool-size) are skipped, so commands
-    can keep their own definitions; `payload_spec_from_args` reads whatever ends up in `args`.
+    Flags in `skip` (a command's own --pool-size, say) are left out, so commands can keep their own
+    definitions; `payload_spec_from_args` reads whatever ends up in `args`. With `suppress_defaults`,
+    an attribute is set only when its flag was given (so flags can override a config file).
     """
     group = parser.add_argument_group("payload")
-    taken = parser._option_string_actions  # argparse has no public "has option" query
+    added: list[argparse.Action] = []
 
     class _Group:
         @staticmethod
         def add_argument(flag: str, **kwargs: Any) -> None:
-            if flag not in taken:
-                group.add_argument(flag, **kwargs)
+            if flag not in skip:
+                if suppress_defaults:
+                    kwargs["default"] = argparse.SUPPRESS
+                added.append(group.add_argument(flag, **kwargs))
 
     g = _Group()
     if multi:
@@ -186,6 +111,7 @@ def add_payload_arguments(parser: argparse.ArgumentParser, *, multi: bool = Fals
     g.add_argument("--gzip", action="store_true", help="gzip bodies and send Content-Encoding: gzip")
     g.add_argument("--pool-size", type=positive_int, default=DEFAULT_POOL_SIZE, metavar="N",
                    help=f"distinct pre-encoded bodies per payload (default {DEFAULT_POOL_SIZE})")
+    return added
 
 
 def _single(value: Any, override: Any, flag: str) -> Any:

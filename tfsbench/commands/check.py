@@ -5,26 +5,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tfsbench.bench.args import from_input_error
+from tfsbench.commands import Subparsers
 from tfsbench.payloads.errors import InputError
+
+# The threshold grammar is the gate's own (reports.check); bench.args turns its InputError into
+# argparse's one line, as for every other type.
 
 
 def _threshold(text: str) -> str:
     from tfsbench.reports.check import parse_threshold
 
-    try:
-        parse_threshold(text)
-    except InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    from_input_error(parse_threshold)(text)
     return text
 
 
 def _tolerance(text: str) -> float:
     from tfsbench.reports.check import parse_tolerance
 
-    try:
-        return parse_tolerance(text)
-    except InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return from_input_error(parse_tolerance)(text)
 
 
 def _metrics(text: str) -> tuple[str, ...]:
@@ -41,7 +40,7 @@ def _metrics(text: str) -> tuple[str, ...]:
     return names
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "check",
         help="gate results on thresholds and a baseline (CI): exit 0 pass, 1 fail, 2 bad input",
@@ -84,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     if args.config:
         from tfsbench.bench.orchestrate.sweep import load_sweep_config
 
-        thresholds = list(load_sweep_config(args.config).thresholds) + thresholds
+        sweep_file = load_sweep_config(args.config, check_threshold=gates.parse_threshold)
+        thresholds = list(sweep_file.thresholds) + thresholds
     if args.dry_run:
         for t in thresholds:
             gates.parse_threshold(t)

@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
-
-def _fraction_arg(text: str) -> float:
-    raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction like 0.05 or 5%") from None
-    if not (math.isfinite(value) and 0 <= value < 1):
-        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 1) (or 0%..99%)")
-    return value
+from tfsbench.bench.args import fraction, int_in_range
+from tfsbench.commands import Subparsers
 
 
-def _resamples_arg(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 50 <= value <= 100_000:
-        raise argparse.ArgumentTypeError(f"{text!r}: resamples must be between 50 and 100000")
-    return value
-
-
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "compare",
         help="compare two runs or sweeps (relative change, bootstrap significance)",
@@ -38,9 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("a", metavar="A", help="baseline: run file, sweep or search directory")
     p.add_argument("b", metavar="B", help="candidate: run file, sweep or search directory")
-    p.add_argument("--noise", type=_fraction_arg, default=0.05,
+    p.add_argument("--noise", type=fraction, default=0.05,
                    help="changes smaller than this are within noise (default 0.05 = 5%%)")
-    p.add_argument("--resamples", type=_resamples_arg, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--resamples", type=int_in_range(50, 100_000, "resamples"), default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--out", metavar="DIR", help="also write a report (report.html with the comparison) here")
     p.set_defaults(func=run)
 

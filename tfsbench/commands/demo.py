@@ -7,8 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+from tfsbench.commands import Subparsers
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "demo",
         help="start the embedded target, sweep, search, report and plan (a few minutes)",
@@ -25,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tfsbench.commands.report import check_out_dir
-    from tfsbench.reports.pipeline import DemoSettings, measure, report_and_plan
+    from tfsbench.pipeline import DemoSettings, measure, report_and_plan
     from tfsbench.server.testing import serve_subprocess
 
     out = check_out_dir(args.out)

@@ -5,48 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tfsbench.bench.args import duration_at_most, from_input_error, int_in_range, url
+from tfsbench.commands import Subparsers
 from tfsbench.payloads.errors import InputError
 
 
 def _origin(text: str) -> str:
+    """A web origin for the CORS checks (the grammar is doctor's own: scheme://host[:port])."""
     from tfsbench.doctor.checklist import validate_origin
 
-    try:
-        return validate_origin(text)
-    except InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return from_input_error(validate_origin)(text)
 
 
-def _url(text: str) -> str:
-    from tfsbench.bench.orchestrate.sweep import validate_url
-
-    try:
-        return validate_url(text)
-    except InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 10_000:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 1 and 10000")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text.removesuffix("s"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 600 seconds")
-    return value
-
-
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "doctor",
         help="checklist for a model's REST path: status, metadata, CORS, body, one predict (--browser: Chromium)",
@@ -56,10 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "signature, and make one predict. Exit 0 all pass, 1 a check failed, 2 bad input."
         ),
     )
-    p.add_argument("--url", required=True, type=_url, help="TF Serving REST base URL, e.g. http://127.0.0.1:8501")
+    p.add_argument("--url", required=True, type=url, help="TF Serving REST base URL, e.g. http://127.0.0.1:8501")
     p.add_argument("--model", required=True, help="model name")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--version", type=_positive_int, help="model version")
+    which.add_argument("--version", type=int_in_range(1, 10_000), help="model version")
     which.add_argument("--label", help="model version label")
     p.add_argument("--signature", help="signature name (default serving_default)")
     p.add_argument(
@@ -68,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--body", metavar="FILE", help="request body to check and send (default: generated from metadata)")
     p.add_argument("--browser", action="store_true", help="also run the fetch() in headless Chromium (Playwright)")
-    p.add_argument("--calls", type=_positive_int, default=10, help="fetch() calls in the browser (default 10)")
-    p.add_argument("--timeout", type=_seconds, default=10.0, help="per-request timeout in seconds (default 10)")
+    p.add_argument("--calls", type=int_in_range(1, 10_000), default=10, help="fetch() calls in the browser (default 10)")
+    p.add_argument("--timeout", type=duration_at_most(600.0), default=10.0, help="per-request timeout in seconds (default 10)")
     p.set_defaults(func=run)
 
 

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from tfsbench.commands._payload_args import positive_int
+from tfsbench.bench.args import choice_of, positive_int
+from tfsbench.commands import Subparsers
 from tfsbench.payloads.spec import FORMATS, KINDS
 
 
-def _choice(what: str, choices: tuple[str, ...]):
-    def check(text: str) -> str:
-        if text not in choices:
-            raise argparse.ArgumentTypeError(f"unknown {what} {text!r} (choose from {', '.join(choices)})")
-        return text
-
-    return check
-
-
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "locust-export",
         help="convert a Locust run (--csv files or --json output) into a run-result JSON",
@@ -36,9 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="request name to export when the run has several (e.g. 'numeric b=8 row')")
     p.add_argument("--url", help="target URL, if the files do not say")
     p.add_argument("--model", help="model name, if the files do not say")
-    p.add_argument("--kind", type=_choice("kind", KINDS), help="payload kind, if the request name does not say")
+    p.add_argument("--kind", type=choice_of(KINDS, "kind"), help="payload kind, if the request name does not say")
     p.add_argument("--batch-size", type=positive_int, help="batch size, if the request name does not say")
-    p.add_argument("--format", type=_choice("format", FORMATS), help="row or columnar, if the request name does not say")
+    p.add_argument("--format", type=choice_of(FORMATS, "format"), help="row or columnar, if the request name does not say")
     p.add_argument("--users", type=positive_int, help="number of Locust users (the closed-loop concurrency)")
     p.set_defaults(func=run)
 

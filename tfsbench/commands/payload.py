@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tfsbench.commands import Subparsers
 from tfsbench.commands._payload_args import (
     add_metadata_arguments,
     add_payload_arguments,
@@ -17,7 +18,7 @@ from tfsbench.commands._payload_args import (
 )
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "payload",
         help="write one TF Serving request body, or print payload sizes (--sizes)",
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--pool-size", type=positive_int, default=8, metavar="N",
                    help="bodies averaged per row of --sizes (default 8)")
-    add_payload_arguments(p)  # keeps the --pool-size above
+    add_payload_arguments(p, skip=("--pool-size",))  # keeps the --pool-size above
     add_metadata_arguments(p)
     p.add_argument("--out", default=None, metavar="FILE", help="write the body here (default stdout)")
     p.add_argument("--sizes", action="store_true", help="print the size table instead of a body")

@@ -3,67 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
-# ---- argparse validators (shared with `tfsbench report`) ---------------------------------------
-
-
-def slo_arg(text: str):
-    from tfsbench.bench.stats.slo import parse_slo
-    from tfsbench.payloads.errors import InputError
-
-    try:
-        return parse_slo(text)
-    except InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def target_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of requests (or instances) per second") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: the target must be a positive rate per second")
-    return value
-
-
-def headroom_arg(text: str) -> float:
-    raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction like 0.3 or 30%") from None
-    if not (math.isfinite(value) and 0 <= value < 1):
-        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 1) (or 0%..99%)")
-    return value
-
-
-def cost_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a cost per replica-hour (a number)") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: the cost must be a number >= 0")
-    return value
+from tfsbench.bench.args import fraction, non_negative_float, positive_float, slo
+from tfsbench.commands import Subparsers
 
 
 def add_plan_arguments(p: argparse.ArgumentParser, *, slo_required: bool) -> None:
-    p.add_argument("--slo", type=slo_arg, required=slo_required,
+    p.add_argument("--slo", type=slo, required=slo_required,
                    help="latency SLO, e.g. 'p99<=100ms' (metrics p50 p90 p95 p99 p999 mean max)")
-    p.add_argument("--target-qps", type=target_arg, metavar="Q",
+    p.add_argument("--target-qps", type=positive_float, metavar="Q",
                    help="peak traffic in requests/s (each request carries the configuration's batch)")
-    p.add_argument("--target-ips", type=target_arg, metavar="I",
+    p.add_argument("--target-ips", type=positive_float, metavar="I",
                    help="peak traffic in instances (predictions)/s; compares batch sizes fairly")
-    p.add_argument("--headroom", type=headroom_arg, default=0.3,
+    p.add_argument("--headroom", type=fraction, default=0.3,
                    help="fraction of each replica's capacity kept free (default 0.3)")
-    p.add_argument("--cost-per-replica-hour", type=cost_arg, metavar="C",
+    p.add_argument("--cost-per-replica-hour", type=non_negative_float, metavar="C",
                    help="price of one replica for one hour, to get cost per million predictions")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "plan",
         help="capacity plan: replicas needed for a peak under a latency SLO",

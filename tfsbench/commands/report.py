@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tfsbench.commands import Subparsers
 from tfsbench.commands.plan import add_plan_arguments
 from tfsbench.payloads.errors import InputError
 
@@ -23,7 +24,7 @@ def check_out_dir(raw: str) -> Path:
     return out
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "report",
         help="HTML/Markdown/CSV report with figures from results",

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
-from tfsbench.bench.units import duration_arg, duration_or_zero_arg, rate_arg
-from tfsbench.commands._payload_args import add_payload_arguments, payload_spec_from_args, positive_int
+from tfsbench.bench.args import EXIT_INTERRUPTED, duration, duration_or_zero, positive_int, rate
+from tfsbench.bench.interrupt import StopEvent, stop_on_signals
+from tfsbench.commands import Subparsers
+from tfsbench.commands._payload_args import add_payload_arguments, payload_spec_from_args
 from tfsbench.payloads.errors import InputError
 
-EXIT_INTERRUPTED = 130
 
-
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "run",
         help="benchmark one payload at one load level (closed or open loop) and write a result file",
@@ -41,13 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     mode = load.add_mutually_exclusive_group(required=True)
     mode.add_argument("--concurrency", type=positive_int, metavar="C",
                       help="closed loop: C requests in flight (finds capacity; hides stalls)")
-    mode.add_argument("--rate", type=rate_arg, metavar="R",
+    mode.add_argument("--rate", type=rate, metavar="R",
                       help="open loop: R requests/s on a fixed schedule (honest tail latency)")
     load.add_argument("--arrival", choices=("constant", "poisson"), default="constant",
                       help="open loop arrivals: evenly spaced or Poisson (default constant)")
-    load.add_argument("--duration", type=duration_arg, default=None, metavar="D",
+    load.add_argument("--duration", type=duration, default=None, metavar="D",
                       help="measured window, e.g. 30s, 2m (default 30s unless --requests)")
-    load.add_argument("--warmup", type=duration_or_zero_arg, default=5.0, metavar="D",
+    load.add_argument("--warmup", type=duration_or_zero, default=5.0, metavar="D",
                       help="load before measuring, excluded from statistics (default 5s)")
     load.add_argument("--requests", type=positive_int, default=None, metavar="N",
                       help="measure N requests instead of a duration")
@@ -59,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fast: asyncio protocols + httptools (default; see README); aiohttp: full client")
     e.add_argument("--processes", type=positive_int, default=1, metavar="N",
                    help="engine processes sharing the load (default 1)")
-    e.add_argument("--timeout", type=duration_arg, default=30.0, metavar="D",
+    e.add_argument("--timeout", type=duration, default=30.0, metavar="D",
                    help="per-request timeout, connect included (default 30s)")
     add_payload_arguments(p)
     p.add_argument("--out", required=True, metavar="FILE", help="result JSON to write")
@@ -100,29 +98,13 @@ def build_config(args: argparse.Namespace) -> Any:
     return config
 
 
-class _Stop(threading.Event):
-    reason: str | None = None
+def _exit_now(name: str) -> None:
+    """Second Ctrl-C of a run: kill the engine processes and leave without a result."""
+    from tfsbench.bench.measure.runner import kill_children
 
-
-def _install_signals(stop: _Stop, say: Any) -> dict[int, Any]:
-    """First SIGINT/SIGTERM: stop and keep the partial result. Second: leave now."""
-    def handler(signum: int, _frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if stop.is_set():
-            from tfsbench.bench.measure.runner import kill_children
-
-            kill_children()
-            os.write(2, f"tfsbench run: second {name}: exiting without a result\n".encode())
-            os._exit(EXIT_INTERRUPTED)
-        stop.reason = f"interrupted by {name}"
-        stop.set()
-        say(f"{name}: stopping; waiting up to 2 s for requests in flight, then writing a partial result "
-            "(again to exit at once)")
-
-    old = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        old[sig] = signal.signal(sig, handler)
-    return old
+    kill_children()
+    os.write(2, f"tfsbench run: second {name}: exiting without a result\n".encode())
+    os._exit(EXIT_INTERRUPTED)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,15 +134,16 @@ def run(args: argparse.Namespace) -> int:
               f"engine {config.engine} x{config.processes}; timeout {format_duration(config.timeout_s)}")
     err.print(f"preflight: model '{config.model}' available; one request took {info['probe_latency_ms']:.1f} ms; "
               f"{len(pool.bodies)} bodies, {pool.mean_wire_bytes:,.0f} bytes each on average")
-    stop = _Stop()
-    old = _install_signals(stop, lambda m: err.print(f"[yellow]{m}[/]"))
-    try:
+    stop = StopEvent()
+
+    def first_signal(name: str) -> None:
+        err.print(f"[yellow]{name}: stopping; waiting up to 2 s for requests in flight, then writing a partial "
+                  "result (again to exit at once)[/]")
+
+    with stop_on_signals(stop, first_signal, _exit_now):
         with _progress_display(err, args.quiet) as on_progress:
             result = run_benchmark(config, pool=pool, headers=headers, progress=on_progress, stop=stop,
                                    environment={"target": info})
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
     save_result(result, out)
     from tfsbench.reports.run_summary import print_summary
 

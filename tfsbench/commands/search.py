@@ -7,38 +7,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tfsbench.bench.args import EXIT_INTERRUPTED, positive_float, positive_fraction, positive_int, slo
+from tfsbench.commands import Subparsers
 from tfsbench.commands.sweep import (
-    EXIT_INTERRUPTED,
     add_load_arguments,
     add_payload_options,
     add_target_arguments,
-    positive_float_arg,
-    positive_int_arg,
     with_payload_options,
 )
 from tfsbench.payloads.errors import InputError
 
 
-def slo_arg(text: str) -> Any:
-    from tfsbench.bench.stats.slo import parse_slo
-
-    try:
-        return parse_slo(text)
-    except InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def fraction_arg(text: str) -> float:
-    try:
-        value = float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction like 0.05 or 5%") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1 (or 0% and 100%)")
-    return value
-
-
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "search",
         help="find the highest open-loop rate whose latency percentile meets an SLO",
@@ -47,18 +27,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "percentile is met, the run is stable, under 1%% of requests failed and the achieved rate is "
                     "within 5%% of the offered one. Every probe is saved as a run file in --out.",
     )
-    p.add_argument("--slo", type=slo_arg, required=True, help="e.g. 'p99<=50ms', 'p95<0.2s'")
+    p.add_argument("--slo", type=slo, required=True, help="e.g. 'p99<=50ms', 'p95<0.2s'")
     add_target_arguments(p, required=True)
     p.add_argument("--arrival", choices=("constant", "poisson"), default="constant",
                    help="open loop arrivals (default constant; poisson is what MLPerf's Server scenario uses)")
     s = p.add_argument_group("search")
-    s.add_argument("--lo", type=positive_float_arg, help="first rate to probe, req/s (default: half of a "
+    s.add_argument("--lo", type=positive_float, help="first rate to probe, req/s (default: half of a "
                                                          "closed-loop estimate of the ceiling)")
-    s.add_argument("--hi", type=positive_float_arg, help="never probe above this rate, req/s")
-    s.add_argument("--max-probes", type=positive_int_arg, default=12, help="open-loop probes at most (default 12)")
-    s.add_argument("--tolerance", type=fraction_arg, default=0.05,
+    s.add_argument("--hi", type=positive_float, help="never probe above this rate, req/s")
+    s.add_argument("--max-probes", type=positive_int, default=12, help="open-loop probes at most (default 12)")
+    s.add_argument("--tolerance", type=positive_fraction, default=0.05,
                    help="stop when the bracket is narrower than this fraction of its top (default 0.05)")
-    s.add_argument("--estimate-concurrency", type=positive_int_arg, default=16,
+    s.add_argument("--estimate-concurrency", type=positive_int, default=16,
                    help="concurrency of the closed-loop estimate (default 16)")
     s.add_argument("--allow-unstable", action="store_true",
                    help="let probes pass even when the stability verdict says unstable (short smoke runs)")
@@ -71,13 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def build_base(args: argparse.Namespace) -> Any:
-    from tfsbench.bench.orchestrate.sweep import validate_url
+    from tfsbench.bench.args import parse_url
     from tfsbench.bench.results import RunConfig
 
     if args.lo is not None and args.hi is not None and args.lo >= args.hi:
         raise InputError(f"--lo {args.lo:g} must be below --hi {args.hi:g}")
     base = RunConfig(
-        url=validate_url(args.url), model=args.model, kind=getattr(args, "kind", "numeric"),
+        url=parse_url(args.url), model=args.model, kind=getattr(args, "kind", "numeric"),
         batch_size=getattr(args, "batch_size", 1), format=getattr(args, "format", "row"), mode="open",
         engine=args.engine or "fast", version=args.version, label=args.label,
         signature=getattr(args, "signature", None), rate_rps=args.lo or 1.0, arrival=args.arrival,
@@ -91,9 +71,9 @@ def build_base(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     import threading
 
+    from tfsbench.bench.interrupt import stop_on_signals
     from tfsbench.bench.measure.engine import header_dict
     from tfsbench.bench.orchestrate.search import run_search
-    from tfsbench.bench.orchestrate.sweep import stop_on_signals
 
     base = build_base(args)
     headers = header_dict(args.header) or None

@@ -7,20 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tfsbench.commands.sweep import duration_arg, positive_int_arg
+from tfsbench.bench.args import choice_of, comma_list, duration, positive_int
+from tfsbench.commands import Subparsers
 
 TOOLS = ("wrk", "fast", "aiohttp", "locust")
 
 
-def _tools_arg(text: str) -> list[str]:
-    parts = [t.strip() for t in text.split(",")]
-    for t in parts:
-        if t not in TOOLS:
-            raise argparse.ArgumentTypeError(f"unknown tool {t!r} (choose from {', '.join(TOOLS)})")
-    return parts
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "selfbench",
         help="measure the load generator: fast and aiohttp engines vs wrk and Locust against nginx",
@@ -29,11 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "the fast engine, the aiohttp engine, wrk and Locust FastHttpUser (those installed). Prints "
                     "request rates and the ratios fast/wrk (target >= 0.8) and aiohttp/locust (target >= 2).",
     )
-    p.add_argument("--duration", type=duration_arg, default=5.0, help="per tool (default 5s)")
-    p.add_argument("--connections", type=positive_int_arg, default=64, help="connections / users (default 64)")
-    p.add_argument("--rounds", type=positive_int_arg, default=1,
+    p.add_argument("--duration", type=duration, default=5.0, help="per tool (default 5s)")
+    p.add_argument("--connections", type=positive_int, default=64, help="connections / users (default 64)")
+    p.add_argument("--rounds", type=positive_int, default=1,
                    help="measure every tool this many times, rotating the order; report medians (default 1; 3-5 on a busy machine)")
-    p.add_argument("--tools", type=_tools_arg, default=list(TOOLS), help="subset, e.g. fast,wrk (default all)")
+    p.add_argument("--tools", type=comma_list(choice_of(TOOLS, "tool"), "tools"), default=list(TOOLS), help="subset, e.g. fast,wrk (default all)")
     p.add_argument("--target", choices=("nginx", "builtin"), default="nginx",
                    help="nginx (falls back to builtin when not installed) or the built-in server")
     p.add_argument("--pin", action="store_true",

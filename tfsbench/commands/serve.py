@@ -3,53 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
+from tfsbench.bench.args import from_input_error, int_in_range, port, positive_int
+from tfsbench.commands import Subparsers
 from tfsbench.payloads.errors import InputError
-
-
-def _validator(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
-    """Turn an InputError-raising parser into an argparse `type=` (one-line error, exit 2)."""
-
-    def check(text: str) -> Any:
-        try:
-            return parse(text)
-        except InputError as exc:
-            message = str(exc)
-            for prefix in ("--faults: ", "--service-time: ", "--batching: ", "--max-body-bytes: "):
-                message = message.removeprefix(prefix)
-            raise argparse.ArgumentTypeError(message) from None
-
-    check.__name__ = name
-    return check
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InputError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise InputError(f"port {value} is outside 0-65535 (0 picks a free port)")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InputError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise InputError(f"{value} must be a positive integer")
-    return value
-
-
-def _workers(text: str) -> int:
-    value = _positive_int(text)
-    if value > 64:
-        raise InputError(f"{value} workers is more than 64")
-    return value
 
 
 def _size(text: str) -> int:
@@ -84,7 +42,7 @@ def _model_name(text: str) -> str:
     return text
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "serve",
         help="run the embedded TF Serving-compatible target (demo models, or a SavedModel with --model-base-path)",
@@ -95,35 +53,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: local only)")
-    p.add_argument("--port", type=_validator(_port, "port"), default=8501, help="REST port (default 8501; 0 = free)")
+    p.add_argument("--port", type=port, default=8501, help="REST port (default 8501; 0 = free)")
     p.add_argument("--enable-cors", action="store_true",
                    help="answer CORS like --rest_api_enable_cors_support (off by default, as in TF Serving)")
-    p.add_argument("--max-body-bytes", type=_validator(_size, "size"), default=None,
+    p.add_argument("--max-body-bytes", type=from_input_error(_size, "size", strip_prefix="--max-body-bytes: "), default=None,
                    help="largest request body on the wire, e.g. 64MiB (default); larger gets 413")
-    p.add_argument("--max-json-depth", type=_validator(_positive_int, "depth"), default=None,
+    p.add_argument("--max-json-depth", type=positive_int, default=None,
                    help="deepest tensor nesting accepted in request JSON (default 64)")
-    p.add_argument("--service-time", type=_validator(_service_time, "service time"), default=None,
+    p.add_argument("--service-time", type=from_input_error(_service_time, "service time", strip_prefix="--service-time: "), default=None,
                    metavar="[exp:]DURATION",
                    help="extra time per batch (per request without batching): fixed '5ms' or exponential 'exp:5ms'")
-    p.add_argument("--batching", type=_validator(_batching, "batching"), default=None,
+    p.add_argument("--batching", type=from_input_error(_batching, "batching", strip_prefix="--batching: "), default=None,
                    metavar="KEY=INT,...",
                    help="server-side batching like --enable_batching: max_batch_size, batch_timeout_micros, "
                         "num_batch_threads, max_enqueued_batches (503 when the queue is full)")
     p.add_argument("--batching-parameters-file", default=None, metavar="FILE",
                    help="TF Serving's batching parameters file (text proto), instead of --batching")
-    p.add_argument("--rest-api-num-threads", type=_validator(_positive_int, "threads"), default=None, metavar="N",
+    p.add_argument("--rest-api-num-threads", type=positive_int, default=None, metavar="N",
                    help="requests processed at once, like TF Serving's --rest_api_num_threads; the rest wait "
                         "(default: no limit)")
-    p.add_argument("--rest-api-timeout-ms", type=_validator(_positive_int, "timeout"), default=30000, metavar="MS",
+    p.add_argument("--rest-api-timeout-ms", type=positive_int, default=30000, metavar="MS",
                    help="model run deadline, like --rest_api_timeout_in_ms (default 30000); past it: 504")
-    p.add_argument("--faults", type=_validator(_faults, "faults"), default=None, metavar="SPEC",
+    p.add_argument("--faults", type=from_input_error(_faults, "faults", strip_prefix="--faults: "), default=None, metavar="SPEC",
                    help="inject faults, e.g. 'status=503:5%%,delay=exp:20ms:0.1,stall=1s/10s,reset=1%%' "
                         "(see README: serve)")
     p.add_argument("--seed", type=int, default=0, help="seed of the service-time draws (default 0)")
-    p.add_argument("--workers", type=_validator(_workers, "workers"), default=1,
+    p.add_argument("--workers", type=int_in_range(1, 64, "workers"), default=1,
                    help="processes sharing the port with SO_REUSEPORT (default 1); metrics are per process")
     p.add_argument("--no-uvloop", action="store_true", help="use asyncio's default event loop")
-    p.add_argument("--model-name", type=_validator(_model_name, "model name"), default=None,
+    p.add_argument("--model-name", type=from_input_error(_model_name, "model name"), default=None,
                    help="with --model-base-path: the name to serve the SavedModel under")
     p.add_argument("--model-base-path", default=None, metavar="DIR",
                    help="serve DIR/<version>/saved_model.pb with TensorFlow (extra 'tf') instead of the demo models")

@@ -4,78 +4,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-from tfsbench.commands._payload_args import non_negative_int, positive_int
+from tfsbench.bench.args import (
+    EXIT_INTERRUPTED,
+    choice_of,
+    comma_list,
+    duration,
+    duration_or_zero,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    url,
+)
+from tfsbench.commands import Subparsers
 from tfsbench.payloads.errors import InputError
-
-EXIT_INTERRUPTED = 130
-
-
-# ---- argparse validators (shared with `tfsbench search`) ---------------------------------------
-
-
-def duration_arg(text: str) -> float:
-    """'10s', '500ms', '2m', '1h' or a number of seconds -> seconds (> 0)."""
-    from tfsbench.bench.orchestrate.config_file import parse_duration_s
-
-    try:
-        return parse_duration_s(text, "duration")
-    except InputError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration (e.g. 10s, 500ms, 2m)") from exc
-
-
-def duration_or_zero_arg(text: str) -> float:
-    from tfsbench.bench.orchestrate.config_file import parse_duration_s
-
-    try:
-        return parse_duration_s(text, "duration", allow_zero=True)
-    except InputError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 0, 2s, 500ms)") from exc
-
-
-# One integer validator for every command (the same wording everywhere).
-positive_int_arg = positive_int
-nonnegative_int_arg = non_negative_int
-
-
-def positive_float_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return value
-
-
-def _list_of(item: Any, what: str) -> Any:
-    def parse(text: str) -> list[Any]:
-        parts = [p.strip() for p in text.split(",")]
-        if not text.strip() or any(not p for p in parts):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {what}")
-        try:
-            return [item(p) for p in parts]
-        except argparse.ArgumentTypeError as exc:
-            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
-
-    return parse
-
-
-def _choice_list(choices: tuple[str, ...], what: str) -> Any:
-    def one(text: str) -> str:
-        if text not in choices:
-            from tfsbench.bench.orchestrate.config_file import suggest
-
-            raise argparse.ArgumentTypeError(
-                f"unknown {what} {text!r}{suggest(text, choices)} (choose from {', '.join(choices)})")
-        return text
-
-    return _list_of(one, what + "s")
-
 
 KINDS = ("text", "image", "numeric", "auto")
 FORMATS = ("row", "columnar")
@@ -84,12 +29,12 @@ ENGINES = ("fast", "aiohttp")
 
 def add_target_arguments(p: argparse.ArgumentParser, *, required: bool, kind_template: bool = False) -> None:
     g = p.add_argument_group("target")
-    g.add_argument("--url", required=required, help="TF Serving REST base URL, e.g. http://127.0.0.1:8501")
+    g.add_argument("--url", required=required, type=url, help="TF Serving REST base URL, e.g. http://127.0.0.1:8501")
     g.add_argument("--model", required=required,
                    help="model name; '{kind}' is replaced by each payload kind (the demo models are named by kind)"
                    if kind_template else "model name")
     vl = g.add_mutually_exclusive_group()
-    vl.add_argument("--version", type=nonnegative_int_arg, help="model version")
+    vl.add_argument("--version", type=non_negative_int, help="model version")
     vl.add_argument("--label", help="model version label")
     g.add_argument("--header", action="append", metavar="'NAME: VALUE'",
                    help="extra HTTP header, e.g. an auth token (repeatable; not stored in results)")
@@ -97,12 +42,12 @@ def add_target_arguments(p: argparse.ArgumentParser, *, required: bool, kind_tem
 
 def add_load_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("load")
-    g.add_argument("--duration", type=duration_arg, help="measured time per run (default 10s)")
-    g.add_argument("--warmup", type=duration_or_zero_arg, help="warmup per run, excluded from statistics (default 2s)")
+    g.add_argument("--duration", type=duration, help="measured time per run (default 10s)")
+    g.add_argument("--warmup", type=duration_or_zero, help="warmup per run, excluded from statistics (default 2s)")
     g.add_argument("--engine", choices=ENGINES, help="load engine (default fast)")
-    g.add_argument("--processes", type=positive_int_arg, help="engine processes per run (default 1)")
-    g.add_argument("--timeout", type=duration_arg, help="per-request timeout (default 30s)")
-    g.add_argument("--max-inflight", type=positive_int_arg, help="open loop: cap on requests in flight")
+    g.add_argument("--processes", type=positive_int, help="engine processes per run (default 1)")
+    g.add_argument("--timeout", type=duration, help="per-request timeout (default 30s)")
+    g.add_argument("--max-inflight", type=positive_int, help="open loop: cap on requests in flight")
 
 
 def add_payload_options(p: argparse.ArgumentParser, *, multi: bool) -> None:
@@ -111,13 +56,10 @@ def add_payload_options(p: argparse.ArgumentParser, *, multi: bool) -> None:
     was given, so flags can override a config file and payload_spec_from_args fills the rest."""
     from tfsbench.commands._payload_args import add_payload_arguments
 
-    before = len(p._actions)
-    add_payload_arguments(p, multi=multi)
-    for action in p._actions[before:]:
-        action.default = argparse.SUPPRESS
+    add_payload_arguments(p, multi=multi, suppress_defaults=True)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "sweep",
         help="run a grid of benchmarks: kinds x batch sizes x formats x concurrency levels or rates",
@@ -129,16 +71,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, help="TOML sweep file ([sweep], [payload], [check]); flags override it")
     add_target_arguments(p, required=False, kind_template=True)
     g = p.add_argument_group("grid")
-    g.add_argument("--kinds", type=_choice_list(KINDS, "kind"), help="payload kinds, e.g. text,image,numeric")
-    g.add_argument("--batch-sizes", type=_list_of(positive_int_arg, "positive integers"), help="e.g. 1,8,32")
-    g.add_argument("--formats", type=_choice_list(FORMATS, "format"), help="row,columnar (default row)")
+    g.add_argument("--kinds", type=comma_list(choice_of(KINDS, "kind"), "kinds"), help="payload kinds, e.g. text,image,numeric")
+    g.add_argument("--batch-sizes", type=comma_list(positive_int, "positive integers"), help="e.g. 1,8,32")
+    g.add_argument("--formats", type=comma_list(choice_of(FORMATS, "format"), "formats"), help="row,columnar (default row)")
     lv = g.add_mutually_exclusive_group()
-    lv.add_argument("--concurrency", type=_list_of(positive_int_arg, "positive integers"),
+    lv.add_argument("--concurrency", type=comma_list(positive_int, "positive integers"),
                     help="closed loop: requests in flight, e.g. 1,4,16")
-    lv.add_argument("--rates", type=_list_of(positive_float_arg, "positive numbers"),
+    lv.add_argument("--rates", type=comma_list(positive_float, "positive numbers"),
                     help="open loop: requests per second, e.g. 50,100,200")
     g.add_argument("--arrival", choices=("constant", "poisson"), help="open loop arrivals (default constant)")
-    g.add_argument("--requests", type=positive_int_arg, help="measure this many requests per run instead of --duration")
+    g.add_argument("--requests", type=positive_int, help="measure this many requests per run instead of --duration")
     add_load_arguments(p)
     o = p.add_argument_group("output")
     o.add_argument("--out", type=Path, help="output directory (one JSON per run + manifest.json)")
@@ -173,10 +115,7 @@ def payload_namespace(args: argparse.Namespace, table: dict[str, Any], source: s
     from tfsbench.commands._payload_args import add_payload_arguments
 
     parser = _TableParser(prog=f"{source} [payload]", add_help=False)
-    add_payload_arguments(parser, multi=True)
-    actions = {a.dest: a for a in parser._actions if a.option_strings}
-    for a in actions.values():
-        a.default = argparse.SUPPRESS
+    actions = {a.dest: a for a in add_payload_arguments(parser, multi=True, suppress_defaults=True)}
     allowed = [d for d in actions if d not in _PAYLOAD_TO_SWEEP]
     argv: list[str] = []
     for key, value in table.items():
@@ -257,7 +196,9 @@ def build_sweep(args: argparse.Namespace) -> Any:
         sweep["headers"] = merged
     doc = dict(doc)
     doc["sweep"] = sweep
-    sf = parse_sweep_doc(doc, source, from_flags=given, path=args.config)
+    from tfsbench.reports.check import parse_threshold
+
+    sf = parse_sweep_doc(doc, source, from_flags=given, path=args.config, check_threshold=parse_threshold)
     if sf.out_dir is None:
         raise InputError("missing --out DIR (or 'out' in the config file's [sweep] table)")
     ns = payload_namespace(args, dict(sf.payload), source)
