@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tfsbench.bench.results import RunResult
+from tfsbench.bench.stats.coarse import Share, percentile_bounds, share_of_client
 from tfsbench.reports.context import FigureOut, ReportContext, Section
 
 SECTION_ID = "server-view"
@@ -27,9 +28,11 @@ CAPTION = (
     "the server's own time (TF Serving's :tensorflow:serving:request_latency histogram over the measured "
     "window), the light part the rest: JSON encoding/decoding, HTTP, the network and client queueing. The "
     "client's latency in ms is written right of each bar (open loop: from the intended send time). One panel "
-    "per payload kind for closed-loop runs, one for fixed-rate (open-loop) runs such as search probes. Server "
-    "percentiles are interpolated inside TF Serving's buckets, each 1.8x wider than the last, so a share can "
-    "read slightly above 100%."
+    "per payload kind for closed-loop runs, one for fixed-rate (open-loop) runs such as search probes. TF "
+    "Serving's buckets are each 1.8x wider than the last, so its counts only say which bucket a server "
+    "percentile lies in: the hatched part is that range, and the label gives it (e.g. 62–100%). A share never "
+    "exceeds 100%: every request's server time is part of its client time, so the server's percentile is at "
+    "most the client's."
 )
 MAX_ROWS = 40
 _TEXT = ' class="text"'
@@ -63,12 +66,17 @@ def rows(runs: Sequence[RunResult]) -> list[dict[str, Any]]:
         lat = server.get("latency_ms") or {}
         client = run.summary.latency_ms
         row: dict[str, Any] = {"name": _name(run, with_model), "run": run}
-        for p in ("p50", "p99"):
+        cumulative = server.get("latency_buckets_us") or []
+        for p, q in (("p50", 50.0), ("p99", 99.0)):
             s = lat.get(p)
             c = float(getattr(client, p))
+            bounds_us = percentile_bounds(cumulative, q) if cumulative else None
+            bounds = None if bounds_us is None else (bounds_us[0] / 1000.0, bounds_us[1] / 1000.0)
             row[f"client_{p}"] = c
             row[f"server_{p}"] = s
-            row[f"gap_{p}"] = None if s is None else c - s
+            row[f"server_{p}_bounds"] = bounds
+            row[f"share_{p}"] = share_of_client(c, s, bounds)
+            row[f"gap_{p}"] = None if s is None else c - min(s, c)  # the server's part is at most the client's
         row["server_share_p50"] = (
             None if row["server_p50"] is None or row["client_p50"] <= 0 else min(1.0, row["server_p50"] / row["client_p50"])
         )
@@ -88,6 +96,10 @@ def _missing_note(runs: Sequence[RunResult]) -> str:
         return ""
     why = (missing[0].server or {}).get("error") or "no metrics"
     return f"{len(missing)} of {len(runs)} run(s) have no server-side latency: {why}"
+
+
+def _share_text(share: Share | None) -> str:
+    return "n/a" if share is None else share.text()
 
 
 def _warnings(table: list[dict[str, Any]]) -> list[str]:
@@ -121,15 +133,15 @@ def build_section(ctx: ReportContext) -> Section | None:
         html += "<code>--monitoring_config_file</code> holding <code>prometheus_config { enable: true }</code>.</p>"
         return Section(SECTION_ID, TITLE, html, note or "No run has server metrics.", tuple(warns))
     with_queue = any(r["queue_p50"] is not None for r in table)
-    head = ["configuration", "client p50", "server p50", "gap p50", "server share",
-            "client p99", "server p99", "gap p99", "requests server / client"]
+    head = ["configuration", "client p50", "server p50", "gap p50", "server share p50",
+            "client p99", "server p99", "gap p99", "server share p99", "requests server / client"]
     if with_queue:
         head.append("batch queue p50")
     body_rows = []
     for r in table[:MAX_ROWS]:
-        share = "n/a" if r["server_share_p50"] is None else f"{r['server_share_p50']:.0%}"
+        share = _share_text(r["share_p50"])
         cells = [r["name"], _ms(r["client_p50"]), _ms(r["server_p50"]), _ms(r["gap_p50"]), share,
-                 _ms(r["client_p99"]), _ms(r["server_p99"]), _ms(r["gap_p99"]),
+                 _ms(r["client_p99"]), _ms(r["server_p99"]), _ms(r["gap_p99"]), _share_text(r["share_p99"]),
                  f"{r['server_requests']} / {r['client_ok']}"]
         if with_queue:
             cells.append(_ms(r["queue_p50"]))
@@ -141,7 +153,9 @@ def build_section(ctx: ReportContext) -> Section | None:
     )
     more = f'<p class="muted">{len(table) - MAX_ROWS} more rows in the CSV/JSON results.</p>' if len(table) > MAX_ROWS else ""
     html = (
-        f"<p>{intro} Latencies in milliseconds; server share is server p50 / client p50.</p>"
+        f"<p>{intro} Latencies in milliseconds; server share is the server's percentile over the client's, as "
+        "the range TF Serving's bucket allows, and never above 100% (a request's server time is part of its "
+        "client time, so the server's percentile is at most the client's).</p>"
         f'<div class="scroll"><table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table></div>{more}{note_html}'
         f'<p class="muted">Server percentiles are interpolated inside TF Serving\'s buckets (each 1.8x the last), '
         "so read them to about 20%. TF Serving records latency only for successful REST requests.</p>"
@@ -226,19 +240,23 @@ def figure(runs: Sequence[RunResult]) -> Any:
             ys = list(range(len(rows_)))[::-1]
             for y, row in zip(ys, rows_, strict=True):
                 for offset, p in zip((0.2, -0.2), _PERCENTILES, strict=True):
-                    client, server = row[f"client_{p}"], row[f"server_{p}"]
-                    share = None if server is None or client <= 0 else max(0.0, server / client)
-                    bar = min(1.0, share or 0.0)
+                    client, share = row[f"client_{p}"], row[f"share_{p}"]
+                    low, high = (share.low, share.high) if share is not None else (0.0, 0.0)
                     yy = y + offset
-                    ax.barh(yy, bar, height=0.36, color=color, edgecolor=color, linewidth=0.5)
-                    ax.barh(yy, 1.0 - bar, left=bar, height=0.36, color=color, alpha=0.22,
+                    ax.barh(yy, low, height=0.36, color=color, edgecolor=color, linewidth=0.5)
+                    if high > low:  # where in its bucket the server's percentile lies is unknown
+                        ax.barh(yy, high - low, left=low, height=0.36, color=color, alpha=0.55, hatch="////",
+                                edgecolor="white", linewidth=0.0)
+                    ax.barh(yy, 1.0 - high, left=high, height=0.36, color=color, alpha=0.22,
                             edgecolor=color, linewidth=0.5)
                     if share is not None:
-                        inside = bar > 0.8
-                        pct = f"{share:.0%}" if share >= 0.005 else "<1%"
-                        ax.text(bar - 0.01 if inside else bar + 0.01, yy, pct, va="center",
-                                ha="right" if inside else "left", fontsize=7.5,
-                                color="white" if inside else "black")
+                        if low >= 0.3:  # inside the solid part
+                            x, ha, ink = low - 0.01, "right", "white"
+                        elif high <= 0.8:  # right of the range
+                            x, ha, ink = high + 0.01, "left", "black"
+                        else:  # a wide range from near zero: over the hatching
+                            x, ha, ink = low + 0.01, "left", "black"
+                        ax.text(x, yy, share.text(), va="center", ha=ha, fontsize=7.5, color=ink)
                     ax.text(1.015, yy, f"{p} {_ms(client)} ms", transform=to_text, va="center",
                             fontsize=7.5, clip_on=False)
             ax.set_yticks(ys)
@@ -254,10 +272,12 @@ def figure(runs: Sequence[RunResult]) -> Any:
             ax.set_title(title, loc="left")
         handles = [
             Patch(facecolor=style.MUTED, edgecolor=style.MUTED, label="server: TF Serving's request_latency"),
+            Patch(facecolor=style.MUTED, alpha=0.55, hatch="////", edgecolor="white",
+                  label="server, somewhere in this range (its 1.8x-wide bucket)"),
             Patch(facecolor=style.MUTED, alpha=0.22, edgecolor=style.MUTED,
                   label="the rest: JSON encode/decode, HTTP, network, client queueing"),
         ]
-        fig.legend(handles=handles, loc="outside lower center", ncols=2)
+        fig.legend(handles=handles, loc="outside lower center", ncols=3 if ncols == 2 else 1)
         fig.suptitle("Client vs server latency: where the time goes\n"
                      "per configuration: p50 bar above p99 bar, each 100% of the client's latency")
     return fig

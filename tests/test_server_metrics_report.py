@@ -94,3 +94,56 @@ def test_figure_has_a_panel_per_payload_kind_and_one_for_fixed_rate_runs() -> No
     assert fig.axes[0].get_xlim() == (0.0, 1.0)  # normalised per row: 100% = the client's latency
     labels = [t.get_text() for t in fig.axes[2].texts]
     assert f"p99 {server_view._ms(probe.summary.latency_ms.p99)} ms" in labels
+
+
+# ---- the server's share is a range, never above 100% (issue 14) --------------------------------
+
+
+def _demo_like(client_p50: float, client_p99: float):
+    """Like the demo's image b=32 c=1: interpolation inside TF Serving's 1.8x buckets puts the server's
+    p50 and p99 above the client's (101% and 141%)."""
+    run = make_run(median_ms=client_p50, n=400)
+    run = dataclasses.replace(run, summary=dataclasses.replace(run.summary, latency_ms=dataclasses.replace(
+        run.summary.latency_ms, p50=client_p50, p99=client_p99)))
+    run = with_server(run, p50=client_p50 * 1.01, p99=client_p99 * 1.41, requests=400)
+    server = dict(run.server)
+    server["latency_buckets_us"] = [[client_p50 * 620.0, 0], [client_p50 * 1116.0, 240], [client_p50 * 2009.0, 400],
+                                    ["+Inf", 400]]
+    return dataclasses.replace(run, server=server)
+
+
+def test_server_share_is_the_bucket_range_capped_at_the_client() -> None:
+    run = _demo_like(100.0, 120.0)
+    (row,) = server_view.rows([run])
+    p50, p99 = row["share_p50"], row["share_p99"]
+    assert p50.low == pytest.approx(0.62) and p50.high == 1.0 and p50.capped
+    assert p99.low == pytest.approx(1116 / 1200) and p99.high == 1.0
+    assert row["gap_p50"] >= 0 and row["gap_p99"] >= 0
+    section = server_view.build_section(ctx_of([run]))
+    assert "62–100%" in section.html and "93–100%" in section.html
+    assert "never above 100%" in section.html
+
+
+def test_figure_never_labels_a_share_above_100_percent() -> None:
+    import re
+
+    fig = server_view.figure([_demo_like(100.0, 120.0), with_server(make_run(n=300, seed=4), p50=9.9, p99=30.0)])
+    labels = [t.get_text() for ax in fig.axes for t in ax.texts]
+    shares = [int(n) for label in labels for n in re.findall(r"(\d+)%", label)]
+    assert shares and max(shares) <= 100, labels
+    assert "62–100%" in labels
+    from tfsbench.reports import style
+
+    out = Path(__file__).resolve().parent.parent / "test-artifacts"
+    out.mkdir(exist_ok=True)
+    (out / "server_view_range.png").write_bytes(style.png_bytes(fig))
+
+
+def test_percentile_bounds_from_cumulative_buckets() -> None:
+    from tfsbench.bench.stats.coarse import percentile_bounds
+
+    cum = [[3570.47, 0], [6426.84, 2445], [11568.3, 2569], ["+Inf", 2569]]  # a real TF Serving delta
+    assert percentile_bounds(cum, 50.0) == (3570.47, 6426.84)
+    assert percentile_bounds(cum, 99.0) == (6426.84, 11568.3)
+    assert percentile_bounds([[1.0, 0], ["+Inf", 5]], 99.0) == (1.0, float("inf"))
+    assert percentile_bounds([["+Inf", 0]], 50.0) is None
