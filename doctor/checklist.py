@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tfsbench.payloads.credentials import redact_url
 from tfsbench.payloads.errors import InputError
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
@@ -89,6 +90,7 @@ class Target:
     signature: str | None = None
     timeout_s: float = 10.0
     extra: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # --header: sent with every request but OPTIONS
 
     @property
     def model_path(self) -> str:
@@ -138,7 +140,7 @@ def request(
         return HttpAnswer(exc.code, exc.headers, data, (time.perf_counter() - start) * 1000)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise InputError(f"cannot reach {url} ({reason})") from None
+        raise InputError(f"cannot reach {redact_url(url)} ({reason})") from None
 
 
 def _json_or_none(body: bytes) -> Any:
@@ -160,7 +162,7 @@ def _error_text(answer: HttpAnswer) -> str:
 
 
 def check_status(target: Target) -> Finding:
-    answer = request(target.status_url, timeout_s=target.timeout_s)
+    answer = request(target.status_url, headers=target.headers, timeout_s=target.timeout_s)
     where = f"GET {target.model_path}"
     if answer.status == 404:
         return Finding(
@@ -198,7 +200,7 @@ def check_metadata(target: Target) -> tuple[Finding, Any]:
     """The metadata finding and the parsed ModelMetadata (None when unusable)."""
     from tfsbench.payloads.signature import parse_metadata
 
-    answer = request(target.metadata_url, timeout_s=target.timeout_s)
+    answer = request(target.metadata_url, headers=target.headers, timeout_s=target.timeout_s)
     where = f"GET {target.model_path}/metadata"
     if answer.status != 200:
         return Finding(
@@ -275,6 +277,13 @@ def _header_list(answer: HttpAnswer, name: str) -> list[str]:
     return out
 
 
+def _request_header_names(target: Target) -> list[str]:
+    """What a browser lists in Access-Control-Request-Headers: content-type plus the --header names."""
+    names = ["content-type"]
+    names += [n.lower() for n in target.headers if n.lower() not in ("content-type", "origin")]
+    return names
+
+
 def check_cors_preflight(target: Target, origin: str) -> Finding:
     answer = request(
         target.predict_url,
@@ -282,7 +291,7 @@ def check_cors_preflight(target: Target, origin: str) -> Finding:
         headers={
             "Origin": origin,
             "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type",
+            "Access-Control-Request-Headers": ",".join(_request_header_names(target)),
         },
         timeout_s=target.timeout_s,
     )
@@ -297,11 +306,12 @@ def check_cors_preflight(target: Target, origin: str) -> Finding:
         return Finding("CORS preflight", FAIL, f"{where}: {problem}", CORS_FIX)
     # Access-Control-Allow-Methods is not checked: POST is CORS-safelisted, browsers accept it anyway.
     allowed = _header_list(answer, "Access-Control-Allow-Headers")
-    if "content-type" not in allowed and "*" not in allowed:
+    missing = [h for h in _request_header_names(target) if h not in allowed and "*" not in allowed]
+    if missing:
         return Finding(
             "CORS preflight", FAIL,
             f"{where}: Access-Control-Allow-Headers ({', '.join(allowed) or 'absent'}) does not allow "
-            "content-type, which a JSON POST sends",
+            f"{', '.join(missing)}, which the POST sends",
             CORS_FIX,
         )
     return Finding(
@@ -554,7 +564,7 @@ def check_predict(target: Target, body: bytes, origin: str) -> tuple[Finding, Ht
         target.predict_url,
         method="POST",
         body=body,
-        headers={"Content-Type": "application/json", "Origin": origin},
+        headers={"Content-Type": "application/json", **target.headers, "Origin": origin},
         timeout_s=target.timeout_s,
     )
     where = f"POST {target.model_path}:predict ({len(body)} bytes)"

@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from tfsbench.payloads.credentials import refuse_userinfo
 from tfsbench.payloads.errors import InputError
 from tfsbench.payloads.signature import ModelMetadata, parse_metadata
 
@@ -21,6 +22,7 @@ def metadata_url(url: str, model: str, version: int | None = None, label: str | 
     """The metadata endpoint for a model on a TF Serving base URL (e.g. http://127.0.0.1:8501)."""
     if version is not None and label is not None:
         raise InputError("give either a model version or a label, not both")
+    refuse_userinfo(url)
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise InputError(f"--url must look like http://HOST:PORT, got {url!r}")

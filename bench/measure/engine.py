@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 from tfsbench.payloads.codec import response_batch_size
+from tfsbench.payloads.credentials import refuse_userinfo
 from tfsbench.payloads.errors import InputError
 
 ENGINES = ("aiohttp", "fast")
@@ -29,6 +30,9 @@ INVALID_JSON = "invalid_json"  # 200 but the body is not JSON
 INVALID_RESPONSE = "invalid_response"  # 200 JSON without predictions/outputs (or unparsable HTTP)
 BATCH_MISMATCH = "batch_mismatch"  # predictions/outputs length differs from the batch size
 CANCELLED = "cancelled"  # still in flight when an interrupted run's grace period ended
+RESPONSE_TOO_LARGE = "response_too_large"  # body over --max-response-bytes; the connection is dropped
+
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 2**20  # far above any prediction; bounds memory per request in flight
 
 # What a 200 response must satisfy: "full" (JSON with predictions/outputs of batch length),
 # "json" (any JSON), "status" (status 200 only: for selfbench against a static target).
@@ -70,6 +74,11 @@ class Target:
     timeout_s: float = 30.0
     batch_size: int = 1
     validate: str = "full"
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+
+
+def too_large(limit: int) -> Outcome:
+    return Outcome(RESPONSE_TOO_LARGE, 0, f"response body over --max-response-bytes ({limit} bytes); connection dropped")
 
 
 class Engine(Protocol):
@@ -162,6 +171,7 @@ def check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise InputError(f"--url must start with http:// or https://, got {url!r}")
+    refuse_userinfo(url)
     if not parts.hostname:
         raise InputError(f"--url has no host: {url!r}")
     try:

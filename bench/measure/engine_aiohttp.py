@@ -5,6 +5,10 @@ connections as requests in flight, no cookie jar, no automatic decompression (we
 bytes and their length), no DNS cache misses after the first lookup. Bodies are pre-encoded bytes
 wrapped once in payload objects, the URL is parsed once, and --timeout is enforced by one sweeper
 task rather than aiohttp's timer per request.
+
+A body is read whole when its Content-Length is within `Target.max_response_bytes` (the common
+case, aiohttp's own read); without one (chunked, or ending at EOF) it is read chunk by chunk and
+given up at the limit: `response_too_large`, and the connection is closed rather than reused.
 """
 
 from __future__ import annotations
@@ -21,10 +25,27 @@ from tfsbench.bench.measure.engine import (
     classify,
     classify_exception,
     ssl_context_for,
+    too_large,
 )
 from yarl import URL
 
 _perf = time.perf_counter
+
+
+async def _read_at_most(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body, or None as soon as it is longer than `limit` bytes."""
+    if resp.content_length is not None and resp.content_length > limit:
+        return None
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await resp.content.readany()
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
 
 
 class AiohttpEngine:
@@ -91,7 +112,14 @@ class AiohttpEngine:
             resp = await self.session.request(  # type: ignore[union-attr]
                 "POST", self.url, data=self.payloads[index], allow_redirects=False
             )
-            body = await resp.read()
+            length = resp.content_length
+            if length is not None and length <= t.max_response_bytes:
+                body = await resp.read()
+            else:
+                body = await _read_at_most(resp, t.max_response_bytes)
+                if body is None:
+                    resp.close()  # drop the connection: the rest of the body is never read
+                    return too_large(t.max_response_bytes)
             status = resp.status
         except asyncio.CancelledError:
             if task in self._expired:  # our own timeout, unless the run is also being cancelled

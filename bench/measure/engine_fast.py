@@ -6,6 +6,15 @@ once up front, a response is parsed by llhttp in C, and there is no per-request 
 task checks deadlines every few milliseconds). Connections are reused until the server closes them
 (`Connection: close`, EOF or reset), then replaced on the next send. No pipelining: one request in
 flight per connection, like wrk and like TF Serving clients in practice.
+
+Two rules cost nothing on the hot path:
+- a response body over `Target.max_response_bytes` ends the request as `response_too_large` and
+  drops the connection (one counter compare per received chunk);
+- a response without Content-Length or chunked framing ends when the server closes the connection
+  (HTTP/1.0 style) and is a complete response, as aiohttp and browsers treat it. llhttp cannot tell
+  us that the body ended at EOF, so the first response on each connection is parsed by a parser that
+  also sees the framing headers (`_FirstResponse`); once a connection has proved keep-alive, later
+  responses use the lean parser, which only needs framed messages.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from tfsbench.bench.measure.engine import (
     classify_exception,
     ok_outcome,
     ssl_context_for,
+    too_large,
     trim,
 )
 
@@ -34,17 +44,50 @@ _perf = time.perf_counter
 _write = os.write
 
 
+class _FirstResponse:
+    """Parser callbacks for a connection's first response: as the lean ones, plus whether the
+    response is framed (Content-Length or Transfer-Encoding) or ends at EOF."""
+
+    __slots__ = ("conn", "framed", "head_done")
+
+    def __init__(self, conn: _Conn) -> None:
+        self.conn = conn
+        self.framed = False
+        self.head_done = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() in (b"content-length", b"transfer-encoding"):
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.conn.on_body(body)
+
+    def on_message_complete(self) -> None:
+        conn = self.conn
+        conn.first = None
+        conn.on_message_complete()
+        if not conn.closed:  # keep-alive proven: the lean parser from now on
+            conn.parser = httptools.HttpResponseParser(conn)
+
+
 class _Conn(asyncio.Protocol):
     """One keep-alive connection; at most one request in flight."""
 
-    __slots__ = ("engine", "transport", "parser", "done", "parts", "closed", "deadline", "fd")
+    __slots__ = ("engine", "transport", "parser", "done", "parts", "closed", "deadline", "fd", "size", "limit",
+                 "first")
 
     def __init__(self, engine: FastEngine) -> None:
         self.engine = engine
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
+        self.first: _FirstResponse | None = _FirstResponse(self)
+        self.parser = httptools.HttpResponseParser(self.first)
         self.done: Callable[[Outcome], None] | None = None
         self.parts: list[bytes] = []
+        self.size = 0  # body bytes of the response being read
+        self.limit = engine.max_response_bytes
         self.closed = False
         self.deadline = 0.0
         self.fd = -1  # the socket, for writing requests directly (plain TCP only)
@@ -72,16 +115,32 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self.done is not None:
-            if exc is None:
+            first = self.first
+            if exc is None and first is not None and first.head_done and not first.framed:
+                self.on_message_complete()  # the body ended at EOF (no Content-Length, not chunked)
+            elif exc is None:
                 self._finish(Outcome(RESET, 0, "server closed the connection before a complete response"))
             else:
                 self._finish(classify_exception(exc))
 
     # httptools callbacks
     def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        if self.size > self.limit:
+            self._too_large()
+            return
         self.parts.append(body)
 
+    def _too_large(self) -> None:
+        self.abort()
+        self.parts.clear()
+        self._finish(too_large(self.engine.max_response_bytes))
+
     def on_message_complete(self) -> None:
+        if self.done is None:  # already ended (too large, timed out): the rest is discarded
+            self.parts.clear()
+            return
+        self.size = 0
         parts = self.parts
         body = parts[0] if len(parts) == 1 else b"".join(parts)
         parts.clear()
@@ -150,6 +209,7 @@ class FastEngine:
         self.timeout_s = target.timeout_s
         self.batch_size = target.batch_size
         self.validate = target.validate
+        self.max_response_bytes = target.max_response_bytes
         self.status_only = target.validate == "status"
         self._connecting: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None

@@ -29,7 +29,15 @@ from typing import Any
 
 from tfsbench.bench.measure import environment as envmod
 from tfsbench.bench.measure import hist, server_metrics
-from tfsbench.bench.measure.engine import ENGINES, VALIDATIONS, Target, check_url, make_engine, predict_url
+from tfsbench.bench.measure.engine import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    ENGINES,
+    VALIDATIONS,
+    Target,
+    check_url,
+    make_engine,
+    predict_url,
+)
 from tfsbench.bench.measure.recorder import Recorder, SecondPoint, WorkerReport
 from tfsbench.bench.measure.schedule import ARRIVALS, LoadPlan, RunState, drive
 from tfsbench.bench.results import LatencySummary, RunConfig, RunResult, Summary, TimePoint
@@ -485,7 +493,8 @@ def run_benchmark(config: RunConfig, *, pool: Any = None, headers: Mapping[str, 
     all_headers = dict(getattr(pool, "headers", {}) or {})
     all_headers.update(headers or {})
     target = Target(url=predict_url(config), bodies=bodies, headers=all_headers, timeout_s=config.timeout_s,
-                    batch_size=config.batch_size, validate=config.extra.get("validate", "full"))
+                    batch_size=config.batch_size, validate=config.extra.get("validate", "full"),
+                    max_response_bytes=int(config.extra.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)))
     plans = plans_for(config)
     jobs = [_Job(config.engine, target, plan, i, plan.concurrency if plan.mode == "closed" else plan.max_inflight)
             for i, plan in enumerate(plans)]

@@ -37,6 +37,9 @@ def register(sub: Subparsers) -> None:
         "--origin", type=_origin, default="https://app.example",
         help="the web app's origin for the CORS checks (default https://app.example)",
     )
+    p.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                   help="extra HTTP header on the status, metadata and predict requests (repeatable), "
+                   "e.g. 'Authorization: Bearer x'; its name is also asked for in the CORS preflight")
     p.add_argument("--body", metavar="FILE", help="request body to check and send (default: generated from metadata)")
     p.add_argument("--browser", action="store_true", help="also run the fetch() in headless Chromium (Playwright)")
     p.add_argument("--calls", type=int_in_range(1, 10_000), default=10, help="fetch() calls in the browser (default 10)")
@@ -47,8 +50,12 @@ def register(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from tfsbench.bench.measure.engine import header_dict
     from tfsbench.doctor import checklist as doctor
+    from tfsbench.payloads.credentials import refuse_userinfo
 
+    refuse_userinfo(args.url)
+    headers = header_dict(args.header)
     body = None
     if args.body:
         try:
@@ -60,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         doctor.parse_body(body, f"--body {args.body}")
     target = doctor.Target(
         url=args.url, model=args.model, version=args.version, label=args.label,
-        signature=args.signature, timeout_s=args.timeout,
+        signature=args.signature, timeout_s=args.timeout, headers=headers,
     )
     report = doctor.diagnose(target, args.origin, body, f"--body {args.body}" if args.body else "--body")
     if args.browser:

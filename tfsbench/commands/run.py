@@ -59,16 +59,22 @@ def register(sub: Subparsers) -> None:
                    help="engine processes sharing the load (default 1)")
     e.add_argument("--timeout", type=duration, default=30.0, metavar="D",
                    help="per-request timeout, connect included (default 30s)")
+    e.add_argument("--max-response-bytes", type=positive_int, default=None, metavar="N",
+                   help="largest response body accepted; a larger one is a response_too_large error and its "
+                        "connection is dropped (default 67108864, 64 MiB)")
     add_payload_arguments(p)
-    p.add_argument("--out", required=True, metavar="FILE", help="result JSON to write")
+    p.add_argument("--out", required=True, metavar="FILE", help="result JSON to write (an existing file needs --force)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
 
 
-def _check_out(path: str) -> Path:
+def _check_out(path: str, force: bool = False) -> Path:
     out = Path(path)
     if out.is_dir():
         raise InputError(f"--out {path}: is a directory; give a file name")
+    if out.exists() and not force:
+        raise InputError(f"--out {path}: exists; give --force to overwrite it, or another file name")
     parent = out.parent if str(out.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise InputError(f"--out {path}: {parent} is not a directory")
@@ -92,10 +98,15 @@ def build_config(args: argparse.Namespace) -> Any:
         signature=args.signature, concurrency=args.concurrency, rate_rps=args.rate,
         arrival=args.arrival if open_loop else None, duration_s=duration, warmup_s=args.warmup,
         requests_limit=args.requests, processes=args.processes, seed=spec.seed, timeout_s=args.timeout,
-        max_inflight=args.max_inflight, pool_size=args.pool_size, extra={"payload": payload_extra(spec)},
+        max_inflight=args.max_inflight, pool_size=args.pool_size, extra={"payload": payload_extra(spec), **_engine_extra(args)},
     )
     check_config(config)
     return config
+
+
+def _engine_extra(args: argparse.Namespace) -> dict[str, Any]:
+    limit = getattr(args, "max_response_bytes", None)
+    return {"max_response_bytes": limit} if limit is not None else {}
 
 
 def _exit_now(name: str) -> None:
@@ -111,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from tfsbench.bench.measure.engine import header_dict, predict_url
     from tfsbench.bench.units import format_duration
 
-    out = _check_out(args.out)
+    out = _check_out(args.out, args.force)
     headers = header_dict(args.header)
     config = build_config(args)
     from rich.console import Console

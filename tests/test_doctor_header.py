@@ -1,0 +1,104 @@
+"""`doctor --header`: a model behind an endpoint that needs a token can be checked.
+
+The embedded target (CORS on, as a browser app's endpoint would be) sits behind a small real HTTP
+proxy (stdlib, loopback, port 0) that answers 401 without `Authorization: Bearer t0ken` and forwards
+everything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from tfsbench.doctor import checklist as doctor
+
+from tfsbench import cli
+
+TOKEN = "Bearer t0ken"
+
+
+@contextmanager
+def auth_proxy(upstream: str) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.command != "OPTIONS" and self.headers.get("Authorization") != TOKEN:
+                self.send_response(401)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"no")
+                return
+            req = urllib.request.Request(upstream + self.path, data=body or None, method=self.command,
+                                         headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    status, headers, data = resp.status, resp.headers, resp.read()
+            except urllib.error.HTTPError as exc:
+                status, headers, data = exc.code, exc.headers, exc.read()
+            self.send_response(status)
+            for k, v in headers.items():
+                if k.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_OPTIONS = _forward
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.fixture
+def cors_url(tfs_server: Callable[..., str]) -> str:
+    return tfs_server(enable_cors=True)
+
+
+def test_header_reaches_status_metadata_and_predict(cors_url: str) -> None:
+    with auth_proxy(cors_url) as url:
+        without = {f.name: f for f in doctor.diagnose(doctor.Target(url, "numeric"), "https://app.example").findings}
+        target = doctor.Target(url, "numeric", headers={"Authorization": TOKEN})
+        found = {f.name: f for f in doctor.diagnose(target, "https://app.example").findings}
+    assert found["metadata"].status == "pass", found["metadata"]
+    assert found["predict"].status == "pass", found["predict"]
+    # TF Serving's CORS allows only Content-Type: a browser could not send the token, and doctor says so
+    assert found["CORS preflight"].status == "fail", found["CORS preflight"]
+    assert "does not allow authorization" in found["CORS preflight"].reason
+    assert without["metadata"].status != "pass" and without["predict"].status != "pass"
+    assert [f.status for f in without.values()].count("pass") < [f.status for f in found.values()].count("pass")
+
+
+def test_cli_header_flag_and_bad_header(cors_url: str) -> None:
+    with auth_proxy(cors_url) as url:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status_with = cli.main(["doctor", "--url", url, "--model", "numeric", "--header", f"Authorization: {TOKEN}"])
+        assert re.search(r"^PASS\s+predict\s", out.getvalue(), re.M), out.getvalue()
+        assert "t0ken" not in out.getvalue() + err.getvalue()
+        out2 = io.StringIO()
+        with contextlib.redirect_stdout(out2), contextlib.redirect_stderr(io.StringIO()):
+            status_without = cli.main(["doctor", "--url", url, "--model", "numeric"])
+        assert (status_with, status_without) == (1, 1), out.getvalue()  # 1: the CORS preflight (see above)
+        assert "401" in out2.getvalue()
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(["doctor", "--url", cors_url, "--model", "numeric", "--header", "no colon here"]) == 2
+    assert "--header must look like 'Name: value'" in err.getvalue()
