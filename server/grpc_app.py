@@ -16,6 +16,7 @@ reset/truncate/nonjson become UNAVAILABLE/DATA_LOSS/INTERNAL aborts, trickle del
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from typing import Any
 
@@ -37,6 +38,11 @@ from tfsbench.payloads.tfs_proto import (
 from tfsbench.server.app import TargetApp
 from tfsbench.server.models import ModelInputError
 from tfsbench.server.registry import CODE_FOR_HTTP, ServingError
+
+try:
+    from tfsbench.server.offload import INLINE_MAX_BYTES as _INLINE_MAX_BYTES
+except ImportError:  # a target without off-loading runs every model call on the loop
+    _INLINE_MAX_BYTES = 2**62
 
 _FAULT_ABORTS = {
     "reset": ("UNAVAILABLE", "Injected fault: connection reset (tfsbench serve --faults)"),
@@ -68,6 +74,16 @@ class GrpcService:
         self.registry = target.registry
         self._m = messages()
         self._metadata_cache: dict[tuple[str, int], bytes] = {}
+        self._run_takes_inline = "inline" in inspect.signature(target._run).parameters
+
+    async def _model_call(self, servable: Any, signature_name: str, inputs: Any, body_bytes: int) -> Any:
+        """TargetApp's model run (timeout, batching queue, service time). Where it can run small
+        requests inline on the loop, a request is small when its protobuf body is: decoding protobuf
+        costs far less than JSON, so the REST threshold in bytes is a safe bound."""
+        if not self._run_takes_inline:
+            return await self.target._run(servable, signature_name, inputs)
+        inline = body_bytes <= _INLINE_MAX_BYTES and getattr(servable.model, "inline_ok", False)
+        return await self.target._run(servable, signature_name, inputs, inline)
 
     def _parse(self, cls: Any, body: bytes) -> Any:
         try:
@@ -108,9 +124,9 @@ class GrpcService:
             sig_name = decoded.signature.name
             if target._threads is not None:
                 async with target._threads:
-                    outputs = await target._run(servable, sig_name, decoded.inputs)
+                    outputs = await self._model_call(servable, sig_name, decoded.inputs, len(body))
             else:
-                outputs = await target._run(servable, sig_name, decoded.inputs)
+                outputs = await self._model_call(servable, sig_name, decoded.inputs, len(body))
             wanted = list(request.output_filter)
             if wanted:
                 unknown = [o for o in wanted if o not in outputs]
@@ -205,7 +221,8 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def start_grpc(target: TargetApp, host: str, port: int) -> tuple[grpc.aio.Server, int]:
+async def start_grpc(target: TargetApp, host: str, port: int, *, reuse_port: bool = False,
+                     ) -> tuple[grpc.aio.Server, int]:
     """Serve gRPC for `target` on host:port (0 = a free port); returns the server and the bound port.
 
     The receive limit is the REST body limit (--max-body-bytes), so both doors refuse the same sizes
@@ -215,13 +232,14 @@ async def start_grpc(target: TargetApp, host: str, port: int) -> tuple[grpc.aio.
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", limit),
         ("grpc.max_send_message_length", -1),
-        ("grpc.so_reuseport", 1),
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
     ])
     server.add_generic_rpc_handlers(GrpcService(target).handlers())
     try:
         bound = server.add_insecure_port(_address(host, port))
     except RuntimeError as exc:
-        raise OSError(f"cannot listen on {_address(host, port)}: {exc}") from None
+        reason = str(exc).split("; set GRPC_VERBOSITY")[0]
+        raise OSError(f"cannot listen on {_address(host, port)}: {reason}") from None
     if bound == 0:
         raise OSError(f"cannot listen on {_address(host, port)} (port in use?)")
     await server.start()

@@ -63,7 +63,10 @@ async def start(
         from tfsbench.server.grpc_app import start_grpc
 
         try:
-            grpc_server, grpc_port = await start_grpc(target, host, target.options.grpc_port)
+            # workers share the gRPC port as they share the REST socket (SO_REUSEPORT); one server alone
+            # must fail on a busy port rather than quietly share it with another process
+            shared = sock is not None and bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT))
+            grpc_server, grpc_port = await start_grpc(target, host, target.options.grpc_port, reuse_port=shared)
         except OSError:
             await target.close()
             await runner.cleanup()

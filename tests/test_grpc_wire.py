@@ -114,3 +114,62 @@ def test_metadata_round_trips_through_official_protos(official):
     for name, sig in meta.signatures.items():
         assert {s.name: (s.dtype, s.shape) for s in again.signatures[name].inputs} == {
             s.name: (s.dtype, s.shape) for s in sig.inputs}
+
+
+def test_official_stub_client_gets_correct_answers_from_tfsbench_serve(official):
+    """A client written only with tensorflow-serving-api (stubs, make_tensor_proto, make_ndarray)."""
+    import grpc
+    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+    from tfsbench.server.models import ImageModel, NumericModel
+    from tfsbench.server.testing import ServerThread
+
+    tf, predict_pb2, get_model_metadata_pb2, get_model_status_pb2 = official
+    server = ServerThread(grpc_port=0)
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    try:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        features = np.random.default_rng(3).random((5, 4), dtype=np.float32)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "numeric"
+        request.model_spec.version.value = 1
+        request.inputs["features"].CopyFrom(tf.make_tensor_proto(features))
+        response = stub.Predict(request, timeout=10)
+        want = NumericModel(1).predict("serving_default", {"features": features})["probabilities"]
+        np.testing.assert_allclose(tf.make_ndarray(response.outputs["probabilities"]), want, rtol=1e-6)
+        assert response.model_spec.version.value == 1
+
+        from tfsbench.payloads.generators import encode_image
+
+        jpeg = encode_image(np.full((16, 16, 3), 120, np.uint8), "jpeg", 90)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "image"
+        request.model_spec.version_label = "stable"
+        request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([jpeg, jpeg]))
+        response = stub.Predict(request, timeout=10)
+        want = ImageModel(1).predict("serving_default", {"image_bytes": np.array([jpeg, jpeg], dtype=object)})
+        np.testing.assert_allclose(tf.make_ndarray(response.outputs["scores"]), want["scores"], rtol=1e-6)
+
+        request.model_spec.name = "missing"
+        request.model_spec.ClearField("version_label")
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Predict(request, timeout=10)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+        meta_request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        meta_request.model_spec.name = "text"
+        meta = stub.GetModelMetadata(meta_request, timeout=10)
+        sig_map = get_model_metadata_pb2.SignatureDefMap()
+        assert meta.metadata["signature_def"].Unpack(sig_map)
+        sig = sig_map.signature_def["serving_default"]
+        assert sig.inputs["text"].dtype == tf.string.as_datatype_enum
+        assert [d.size for d in sig.inputs["text"].tensor_shape.dim] == [-1, 1]
+
+        status_request = get_model_status_pb2.GetModelStatusRequest()
+        status_request.model_spec.name = "numeric"
+        status = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(status_request, timeout=10)
+        assert [(s.version, s.state) for s in status.model_version_status] == [
+            (2, get_model_status_pb2.ModelVersionStatus.AVAILABLE), (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE)]
+    finally:
+        channel.close()
+        server.stop()

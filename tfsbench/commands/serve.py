@@ -42,6 +42,20 @@ def _model_name(text: str) -> str:
     return text
 
 
+def _grpc_port(text: str) -> int:
+    """A port (0 = free) or 'off' (stored as -1)."""
+    if text.strip().lower() == "off":
+        return -1
+    return port(text)
+
+
+def _grpc_port_for(args: argparse.Namespace) -> int | None:
+    """None = REST only. Default: TF Serving's pair, 8500 next to 8501; nothing next to other ports."""
+    if args.grpc_port is None:
+        return 8500 if args.port == 8501 else None
+    return None if args.grpc_port < 0 else args.grpc_port
+
+
 def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "serve",
@@ -54,6 +68,9 @@ def register(sub: Subparsers) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: local only)")
     p.add_argument("--port", type=port, default=8501, help="REST port (default 8501; 0 = free)")
+    p.add_argument("--grpc-port", type=_grpc_port, default=None, metavar="PORT|off",
+                   help="gRPC port (PredictionService, ModelService), like tensorflow_model_server --port: "
+                        "default 8500 when REST is on 8501, else off; 0 = free")
     p.add_argument("--enable-cors", action="store_true",
                    help="answer CORS like --rest_api_enable_cors_support (off by default, as in TF Serving)")
     p.add_argument("--max-body-bytes", type=from_input_error(_size, "size", strip_prefix="--max-body-bytes: "), default=None,
@@ -109,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "num_threads": args.rest_api_num_threads,
         "timeout_ms": args.rest_api_timeout_ms,
+        "grpc_port": _grpc_port_for(args),
     }
     if args.max_body_bytes is not None:
         overrides["max_body_bytes"] = args.max_body_bytes
@@ -150,6 +168,10 @@ def run(args: argparse.Namespace) -> int:
         if args.host not in ("127.0.0.1", "::1", "localhost"):
             print(f"tfsbench serve: warning: bound to {args.host}, reachable from other machines", file=sys.stderr)
 
+    if options.grpc_port is not None:
+        from tfsbench.commands._protocol_args import quiet_grpc_logs
+
+        quiet_grpc_logs()
     from tfsbench.server.runner import serve_forever
 
     return serve_forever(
@@ -160,4 +182,5 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         use_uvloop=not args.no_uvloop,
         announce=announce,
+        announce_grpc=lambda address: print(f"tfsbench serve: gRPC listening on {address}", flush=True),
     )

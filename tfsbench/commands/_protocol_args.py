@@ -1,0 +1,49 @@
+"""--protocol rest|grpc and its knobs, shared by run, sweep, search and selfbench (light imports only)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from tfsbench.payloads.errors import InputError
+
+PROTOCOLS = ("rest", "grpc")
+
+
+def add_protocol_arguments(group: Any) -> None:
+    group.add_argument("--protocol", choices=PROTOCOLS, default="rest",
+                       help="rest: TF Serving's REST API (JSON, --url http://HOST:8501); grpc: its gRPC "
+                            "PredictionService (protobuf, --url grpc://HOST:8500, grpcs:// for TLS; --header "
+                            "becomes gRPC metadata) (default rest)")
+    group.add_argument("--numeric-form", choices=("content", "val"), default="content",
+                       help="gRPC only: numbers as tensor_content (packed bytes) or in float_val/int_val... "
+                            "(default content)")
+
+
+def quiet_grpc_logs() -> None:
+    """gRPC core prints its own log lines on stderr (a failed bind, a refused connect) next to ours;
+    the CLI reports those conditions itself in one line. Set before grpc starts; a user's own
+    GRPC_VERBOSITY wins."""
+    import os
+
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
+
+def protocol_from_args(args: argparse.Namespace) -> tuple[str, str, dict[str, Any]]:
+    """(protocol, engine, extra config entries); InputError for combinations that cannot work."""
+    protocol = getattr(args, "protocol", "rest")
+    engine = getattr(args, "engine", "fast")
+    if protocol != "grpc":
+        if getattr(args, "numeric_form", "content") != "content":
+            raise InputError("--numeric-form is for --protocol grpc (REST sends JSON numbers)")
+        return protocol, engine, {}
+    if engine == "aiohttp":
+        raise InputError("--engine aiohttp speaks HTTP/JSON; --protocol grpc uses the grpc engine")
+    quiet_grpc_logs()
+    from tfsbench.bench.measure.engine_grpc import check_grpc_url
+
+    check_grpc_url(args.url)
+    if getattr(args, "gzip", False):
+        raise InputError("--gzip is HTTP's Content-Encoding; it does not apply to --protocol grpc")
+    extra = {"numeric_form": args.numeric_form} if args.numeric_form != "content" else {}
+    return protocol, "grpc", extra
