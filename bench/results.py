@@ -13,6 +13,17 @@ Format history
   server-side latency percentiles in ms from `:tensorflow:serving:request_latency` bucket deltas,
   request counts by status, batching queuing latency when present. None when not scraped; v1 files
   migrate to None.
+3 (2026-12): runs that measure until stable. config: `until_stable` (duration_s is then the bound of
+  the measured window) and `warmup_auto` (warmup_s is then the bound of a warm-up that ends when
+  throughput settles). summary: `warmup_s` (the warm-up actually taken), `window_s` (the length of
+  the windows the stability rule compared) and `measure_note` (what the run did: why warm-up ended,
+  why measuring stopped). v2 files migrate with their fixed warm-up and no window length (0).
+4 (2026-12): `windows`: a trace replay's results per window of trace time (TraceWindow: scheduled,
+  sent, ok, errors, refused, offered and achieved rate, latency percentiles, schedule lag p99, late
+  sends); config.arrival "trace" and config.extra["replay"] say how it was replayed. Empty for other
+  runs; v3 files migrate to ().
+5 (2026-12): config `protocol`: "rest" (TF Serving's REST API, JSON) or "grpc" (PredictionService,
+  protobuf); for gRPC, config.url is "grpc://HOST:PORT" (grpcs:// with TLS). v4 files migrate to "rest".
 
 To change the format: bump SCHEMA_VERSION, add `_migrate_N_to_N1(doc) -> doc`, register it in
 `_MIGRATIONS`, add a line above, and commit an old file under tests/fixtures/results/.
@@ -32,7 +43,7 @@ from typing import Any
 
 from tfsbench.payloads.errors import InputError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 5
 RESULT_TYPE = "tfsbench.run"
 MANIFEST_TYPE = "tfsbench.manifest"
 
@@ -68,6 +79,9 @@ class RunConfig:
     pool_size: int = 64
     source: str = "tfsbench"  # tfsbench | locust
     extra: Mapping[str, Any] = field(default_factory=dict)
+    until_stable: bool = False  # v3: measure until stable, at most duration_s
+    warmup_auto: bool = False  # v3: warm up until throughput settles, at most warmup_s
+    protocol: str = "rest"  # v5: rest | grpc
 
     def label_text(self) -> str:
         """A short human name for this configuration, e.g. 'numeric b=8 row c=4'."""
@@ -122,6 +136,9 @@ class Summary:
         return sum(self.errors.values())
 
     @property
+    warmup_s: float = 0.0  # v3: the warm-up actually taken (it ends early when throughput settles)
+    window_s: float = 0.0  # v3: length of each window the stability rule compared (0: unknown)
+    measure_note: str = ""  # v3: why warm-up ended and why measuring stopped
     def error_rate(self) -> float:
         return self.error_count / self.requests if self.requests else 0.0
 
@@ -382,7 +399,40 @@ def _migrate_1_to_2(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2}
+def _migrate_2_to_3(doc: dict[str, Any]) -> dict[str, Any]:
+    """v2 runs had a fixed warm-up and a fixed length; the window length was not recorded."""
+    out = dict(doc)
+    if not isinstance(out.get("config"), Mapping) or not isinstance(out.get("summary"), Mapping):
+        return out  # not a valid result: from_dict says so in one line
+    config = dict(out["config"])
+    summary = dict(out["summary"])
+    config.setdefault("until_stable", False)
+    config.setdefault("warmup_auto", False)
+    warmup = config.get("warmup_s", 0.0)
+    summary.setdefault("warmup_s", warmup if isinstance(warmup, int | float) else 0.0)
+    summary.setdefault("window_s", 0.0)
+    summary.setdefault("measure_note", "")
+    out["config"], out["summary"] = config, summary
+    return out
+
+
+def _migrate_3_to_4(doc: dict[str, Any]) -> dict[str, Any]:
+    """v3 had no trace replay: no windows."""
+    out = dict(doc)
+    out.setdefault("windows", [])
+    return out
+
+
+def _migrate_4_to_5(doc: dict[str, Any]) -> dict[str, Any]:
+    """Before v5 every run spoke REST."""
+    out = dict(doc)
+    if isinstance(out.get("config"), Mapping):
+        out["config"] = {**out["config"], "protocol": out["config"].get("protocol", "rest")}
+    return out
+
+
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5}
 
 
 def migrate(doc: Mapping[str, Any], source: str = "<dict>") -> dict[str, Any]:

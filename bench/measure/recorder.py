@@ -9,7 +9,9 @@ second at 45k req/s took about 10 ms of the event loop, which made hundreds of a
 a second; a tick's share takes a fraction of a millisecond.
 
 A request belongs to the phase in which it was (intended to be) sent: warmup requests appear in the
-time series (negative seconds) but never in the statistics.
+time series (negative seconds) but never in the statistics. A run whose warm-up ends when throughput
+settles moves the start of the measured window while it runs (`begin_measuring`): the second in
+progress is cut short there, and the warm-up seconds are renumbered so that second 0 starts it.
 
 Latency statistics are over successful responses; failures are counted by class and kept out of
 the percentiles (a fast 500 must not make p99 look good, a 30 s timeout is reported as a timeout).
@@ -101,6 +103,8 @@ class Recorder:
         self._sec_req = 0
         self._sec_err = 0
         self._seconds: list[SecondPoint] = []
+        self._cut: float | None = None  # a new measure_start not yet reached (begin_measuring)
+        self._taken = 0  # seconds already handed out by take_seconds
         self.idle_spin_s = 0.0  # open loop: time spent yielding with nothing to do (not work)
         self._cpu0 = time.process_time()
         self._wall0 = time.perf_counter()
@@ -157,7 +161,37 @@ class Recorder:
         self._fold()
         while now >= self._next_boundary:
             self._close_second()
+            if self._cut is not None and self._next_boundary == self._cut:
+                self._restart_grid()
+                continue
             self._next_boundary += 1.0
+            if self._cut is not None and self._next_boundary > self._cut:
+                self._next_boundary = self._cut
+
+    def begin_measuring(self, t: float) -> None:
+        """Start the measured window at `t` (perf_counter, not yet passed) instead of the planned
+        time: requests sent from `t` on are measured, the second in progress ends at `t`."""
+        if t >= self.measure_start:
+            return
+        self._fold()
+        self.measure_start = t
+        self.last_done = t
+        self._cut = t
+        if self._next_boundary > t:
+            self._next_boundary = t
+
+    def _restart_grid(self) -> None:
+        n = len(self._seconds)
+        self._seconds = [SecondPoint(i - n, p.requests, p.errors, p.histogram) for i, p in enumerate(self._seconds)]
+        self._sec = 0
+        self._next_boundary = self._cut + 1.0  # type: ignore[operator]
+        self._cut = None
+
+    def take_seconds(self) -> list[SecondPoint]:
+        """Seconds closed since the last call (for a controller deciding when to stop)."""
+        new = self._seconds[self._taken:]
+        self._taken = len(self._seconds)
+        return new
 
     def _close_second(self) -> None:
         enc = None

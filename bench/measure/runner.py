@@ -40,6 +40,7 @@ from tfsbench.bench.measure.engine import (
 )
 from tfsbench.bench.measure.recorder import Recorder, SecondPoint, WorkerReport
 from tfsbench.bench.measure.schedule import ARRIVALS, LoadPlan, RunState, drive
+from tfsbench.bench.measure.stop_control import StopControl
 from tfsbench.bench.results import LatencySummary, RunConfig, RunResult, Summary, TimePoint
 from tfsbench.bench.stats import stability
 from tfsbench.payloads.errors import InputError
@@ -127,6 +128,8 @@ def check_config(config: RunConfig) -> None:
         raise InputError(f"--max-inflight must be >= 1 per process, got {config.max_inflight!r}")
     validate = config.extra.get("validate", "full")
     if validate not in VALIDATIONS:
+    if config.until_stable and (config.duration_s is None or config.requests_limit is not None):
+        raise InputError("measuring until stable needs a bound (--max-duration) and no --requests")
         raise InputError(f"validate must be one of {', '.join(VALIDATIONS)}, got {validate!r}")
 
 
@@ -255,8 +258,10 @@ def _preopen(plan: LoadPlan) -> int:
 
 
 def _engine_main(job: _Job, wait_go: Callable[[], float], emit: Callable[[tuple[Any, ...]], None],
-                 should_stop: Callable[[], str | None]) -> WorkerReport:
-    """One engine process's whole life (also used in-thread when processes == 1)."""
+                 should_stop: Callable[[], str | None],
+                 control: Callable[[], tuple[float, float]] = _no_control) -> WorkerReport:
+    """One engine process's whole life (also used in-thread when processes == 1). `control()`
+    gives the measured window's start and end decided by the parent's _StopControl (0: as planned)."""
 
     async def main() -> WorkerReport:
         import asyncio
@@ -268,6 +273,10 @@ def _engine_main(job: _Job, wait_go: Callable[[], float], emit: Callable[[tuple[
             await prepare(_preopen(job.plan))
         emit(("ready", job.index))
         start_at = await asyncio.get_running_loop().run_in_executor(None, wait_go)
+def _no_control() -> tuple[float, float]:
+    return 0.0, 0.0
+
+
         rec = Recorder(start_at + job.plan.warmup_s, start_at, job.plan.mode == "open", job.index)
         state = RunState()
         last = [0.0]
@@ -276,9 +285,16 @@ def _engine_main(job: _Job, wait_go: Callable[[], float], emit: Callable[[tuple[
             reason = should_stop()
             if reason:
                 state.stop(reason)
-            if now - last[0] >= PROGRESS_EVERY_S:
+            begin, end = control()
+            if begin and begin < state.measure_start:
+                rec.begin_measuring(begin)
+                state.measure_start = begin
+            if end and end < state.measure_end:
+                state.measure_end = end
+            closed = rec.take_seconds()
+            if closed or now - last[0] >= PROGRESS_EVERY_S:
                 last[0] = now
-                emit(("tick", job.index, now, _snapshot(rec)))
+                emit(("tick", job.index, now, _snapshot(rec), tuple(closed)))
 
         sizes = tuple(len(b) for b in job.target.bodies)
         try:
@@ -294,12 +310,16 @@ def _engine_main(job: _Job, wait_go: Callable[[], float], emit: Callable[[tuple[
     return _event_loop_run(main())
 
 
-def _child_entry(job: _Job, out_q: Any, go: Any, start_value: Any, stop_ev: Any, parent_pid: int) -> None:
+def _child_entry(job: _Job, out_q: Any, go: Any, start_value: Any, stop_ev: Any, parent_pid: int,
+                 channel: Any) -> None:
     """Entry point of a spawned engine process. Ctrl-C goes to the whole process group: the parent
     decides what it means, so children ignore SIGINT and watch the stop event (and the parent)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def wait_go() -> float:
+        report.extra["start_at"] = start_at
+        if math.isfinite(state.measure_end):
+            report.extra["measure_end"] = state.measure_end
         while not go.wait(0.2):
             if stop_ev.is_set() or os.getppid() != parent_pid:
                 break
@@ -313,7 +333,7 @@ def _child_entry(job: _Job, out_q: Any, go: Any, start_value: Any, stop_ev: Any,
         return None
 
     try:
-        report = _engine_main(job, wait_go, out_q.put, should_stop)
+        report = _engine_main(job, wait_go, out_q.put, should_stop, lambda: (channel[0], channel[1]))
         out_q.put(("done", job.index, report))
     except BaseException:  # noqa: BLE001 - reported to the parent, which fails the run
         out_q.put(("error", job.index, traceback.format_exc(limit=8)))
@@ -323,7 +343,8 @@ class _Progress:
     """Sums the engines' tick snapshots into ProgressUpdates."""
 
     def __init__(self, n: int, callback: Callable[[ProgressUpdate], None] | None, warmup_s: float,
-                 planned_s: float | None) -> None:
+                 planned_s: float | None, control: StopControl | None = None) -> None:
+        self.control = control
         self.snaps: dict[int, tuple[int, int, int, int]] = {i: (0, 0, 0, 0) for i in range(n)}
         self.callback = callback
         self.warmup_s = warmup_s
@@ -332,7 +353,8 @@ class _Progress:
         self.last_t = 0.0
         self.last_total = 0
 
-    def tick(self, index: int, now: float, snap: tuple[int, int, int, int]) -> None:
+    def tick(self, index: int, now: float, snap: tuple[int, int, int, int],
+             closed: tuple[SecondPoint, ...] = ()) -> None:
         self.snaps[index] = snap
         if self.callback is None or self.start_at is None or now - self.last_t < PROGRESS_EVERY_S * 0.8:
             return
@@ -345,9 +367,15 @@ class _Progress:
         rps = (total - self.last_total) / dt if dt > 0 else 0.0
         self.last_t, self.last_total = now, total
         elapsed = now - self.start_at
-        measuring = elapsed >= self.warmup_s
+        measure_at = control.measure_at if control is not None else None
+        measuring = now >= measure_at if measure_at is not None else elapsed >= self.warmup_s
         self.callback(ProgressUpdate(
             elapsed_s=elapsed, phase="measure" if measuring else "warmup",
+        control = self.control
+        if control is not None and self.start_at is not None:
+            if control.start_at is None:
+                control.started(self.start_at)
+            control.tick(index, now, snap[0] + snap[2], closed)
             requests=mr if measuring else wr, errors=me if measuring else we, rps=rps, planned_s=self.planned_s,
         ))
 
@@ -358,7 +386,8 @@ def _stop_reason(stop: threading.Event | None) -> str | None:
     return None
 
 
-def _run_in_thread(job: _Job, progress: _Progress, stop: threading.Event | None) -> list[WorkerReport]:
+def _run_in_thread(job: _Job, progress: _Progress, stop: threading.Event | None,
+                   channel: list[float]) -> list[WorkerReport]:
     q: queue.Queue[tuple[Any, ...]] = queue.Queue()
 
     def wait_go() -> float:
@@ -373,8 +402,11 @@ def _run_in_thread(job: _Job, progress: _Progress, stop: threading.Event | None)
 
     def target() -> None:
         try:
-            q.put(("done", 0, _engine_main(job, wait_go, q.put, should_stop)))
+            q.put(("done", 0, _engine_main(job, wait_go, q.put, should_stop, control)))
         except BaseException:  # noqa: BLE001
+    def control() -> tuple[float, float]:
+        return channel[0], channel[1]
+
             q.put(("error", 0, traceback.format_exc(limit=8)))
 
     t = threading.Thread(target=target, name="tfsbench-engine", daemon=True)
@@ -412,13 +444,13 @@ def kill_children() -> None:
 
 
 def _run_in_processes(jobs: list[_Job], progress: _Progress, stop: threading.Event | None,
-                      ) -> tuple[list[WorkerReport], str | None]:
+                      channel: Any) -> tuple[list[WorkerReport], str | None]:
     ctx = mp.get_context("spawn")
     out_q = ctx.Queue()
     go = ctx.Event()
     stop_ev = ctx.Event()
     start_value = ctx.Value("d", 0.0)
-    procs = [ctx.Process(target=_child_entry, args=(job, out_q, go, start_value, stop_ev, os.getpid()),
+    procs = [ctx.Process(target=_child_entry, args=(job, out_q, go, start_value, stop_ev, os.getpid(), channel),
                          name=f"tfsbench-engine-{job.index}", daemon=True) for job in jobs]
     reports: dict[int, WorkerReport] = {}
     ready: set[int] = set()
@@ -499,15 +531,17 @@ def run_benchmark(config: RunConfig, *, pool: Any = None, headers: Mapping[str, 
     jobs = [_Job(config.engine, target, plan, i, plan.concurrency if plan.mode == "closed" else plan.max_inflight)
             for i, plan in enumerate(plans)]
     planned = config.warmup_s + config.duration_s if config.duration_s is not None else None
-    tracker = _Progress(len(jobs), progress, config.warmup_s, planned)
+    channel: Any = mp.get_context("spawn").Array("d", 2, lock=False) if config.processes > 1 else [0.0, 0.0]
+    control = StopControl(config, len(jobs), channel)
+    tracker = _Progress(len(jobs), progress, config.warmup_s, planned, control if control.active else None)
     # [server_metrics hook] scrape TF Serving's Prometheus page when the measured window opens ...
     server_view = server_metrics.window(config, lambda: tracker.start_at)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     lost = None
     if config.processes == 1:
-        reports = _run_in_thread(jobs[0], tracker, stop)
+        reports = _run_in_thread(jobs[0], tracker, stop, channel)
     else:
-        reports, lost = _run_in_processes(jobs, tracker, stop)
+        reports, lost = _run_in_processes(jobs, tracker, stop, channel)
     if not reports:
         raise RuntimeError(lost or "no engine produced a result")
     env = envmod.collect()
@@ -516,7 +550,7 @@ def run_benchmark(config: RunConfig, *, pool: Any = None, headers: Mapping[str, 
     if lost:
         partial_reason = lost if partial_reason is None else f"{partial_reason}; {lost}"
     result = assemble(config, reports, env, float(getattr(pool, "mean_raw_bytes", 0.0)), started_at,
-                      partial_reason)
+                      partial_reason, warmup_how=control.warmup_how)
     return server_view.attach(result)  # [server_metrics hook] ... and after it: RunResult.server
 
 
@@ -570,14 +604,15 @@ def _measured_s(config: RunConfig, reports: list[WorkerReport], measure_start: f
         end = min(stopped) if stopped else last
     elif config.duration_s is not None and not (config.requests_limit is not None
                                                   and requests >= config.requests_limit):
-        return config.duration_s
+        ends = [r.extra["measure_end"] for r in reports if "measure_end" in r.extra]
+        return min(ends) - measure_start if ends else config.duration_s
     else:
         end = last
     return max(1e-9, end - measure_start)
 
 
 def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any], raw_bytes: float,
-             started_at: str, partial_reason: str | None) -> RunResult:
+             started_at: str, partial_reason: str | None, *, warmup_how: str = "") -> RunResult:
     """Merge the engines' reports into one RunResult (pure: no I/O, testable on its own)."""
     latency = hist.new()
     for r in reports:
@@ -591,6 +626,23 @@ def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any]
     requests = sum(r.requests for r in reports)
     ok = sum(r.ok for r in reports)
     errors: dict[str, int] = {}
+def _note(config: RunConfig, warmup_s: float, warmup_how: str, measured_s: float, stable: bool,
+          window_s: float) -> str:
+    """What the run did to get its numbers, in one sentence (Summary.measure_note)."""
+    warm = f"warm-up {warmup_s:.1f} s ({warmup_how or 'fixed --warmup'})"
+    if config.until_stable and config.duration_s is not None:
+        if stable:
+            how = (f"measured {measured_s:.1f} s, until its thirds ({window_s:.3g} s each) agreed and there were "
+                   f"enough samples for the p99 (bound {config.duration_s:g} s)")
+        else:
+            how = f"measured {measured_s:.1f} s without the stability rule holding (the bound)"
+    elif config.requests_limit is not None:
+        how = f"measured {measured_s:.1f} s for --requests {config.requests_limit}"
+    else:
+        how = f"measured {measured_s:.1f} s (fixed --duration)"
+    return f"{warm}; {how}"
+
+
     for r in reports:
         for k, v in r.errors.items():
             errors[k] = errors.get(k, 0) + v
@@ -626,7 +678,10 @@ def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any]
     if config.mode == "open" and requests and late / requests > 0.01:
         warnings.append(f"{late / requests:.1%} of requests left more than 1 ms after their intended time "
                         "(the load generator could not keep the schedule)")
+    window_s = len(measured_points) / 3
     if ok and ok < stability.MIN_SAMPLES_P999:
+    starts = [r.extra["start_at"] for r in reports if "start_at" in r.extra]
+    warmup_taken = max(0.0, measure_start - min(starts)) if starts else config.warmup_s
         warnings.append(f"p99.9 rests on {ok} samples (< {stability.MIN_SAMPLES_P999}); treat it as indicative")
     if partial:
         warnings.append(f"partial result: {partial_reason}")
@@ -647,7 +702,8 @@ def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any]
         offered_rps=config.rate_rps if config.mode == "open" else None,
         schedule_lag_ms=_latency(lag) if lag is not None else None,
         late_requests=late, refused_inflight=refused, client_cpu_pct=cpu, client_saturated=saturated,
-        error_samples=tuple(samples),
+        error_samples=tuple(samples), warmup_s=warmup_taken, window_s=window_s,
+        measure_note=_note(config, warmup_taken, warmup_how, measured_s, stable, window_s),
     )
     return RunResult(
         config=config, environment=env, summary=summary, timeseries=timeseries,

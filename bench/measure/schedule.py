@@ -201,14 +201,19 @@ def make_sleeper(loop: asyncio.AbstractEventLoop, rec: Recorder) -> _TimerFd | _
 
 
 class RunState:
-    """Shared by a process's driver and ticker; `stopping` means: send nothing new."""
+    """Shared by a process's driver and ticker; `stopping` means: send nothing new (an interruption).
+    `measure_start`/`measure_end` (perf_counter) bound the measured window; `drive` sets them from
+    the plan, and a run that measures until stable moves them while it runs (warm-up settled early,
+    stability reached): requests are sent until `measure_end`, and those in flight then finish."""
 
-    __slots__ = ("stopping", "stop_reason", "stopped_at")
+    __slots__ = ("stopping", "stop_reason", "stopped_at", "measure_start", "measure_end")
 
     def __init__(self) -> None:
         self.stopping = False
         self.stop_reason: str | None = None
         self.stopped_at: float | None = None
+        self.measure_start = math.inf
+        self.measure_end = math.inf
 
     def stop(self, reason: str) -> None:
         if not self.stopping:
@@ -222,8 +227,8 @@ async def drive(engine: Engine, plan: LoadPlan, recorder: Recorder, request_size
                 tick_s: float = 0.1) -> float:
     """Run one process's load from `start_at` (perf_counter) to the end; returns the end time."""
     loop = asyncio.get_running_loop()
-    measure_start = start_at + plan.warmup_s
-    measure_end = measure_start + plan.duration_s if plan.duration_s is not None else math.inf
+    state.measure_start = start_at + plan.warmup_s
+    state.measure_end = state.measure_start + plan.duration_s if plan.duration_s is not None else math.inf
     done = asyncio.Event()
 
     async def ticker() -> None:
@@ -249,9 +254,9 @@ async def drive(engine: Engine, plan: LoadPlan, recorder: Recorder, request_size
         await asyncio.sleep(delay if delay > 0.002 else 0)
     try:
         if plan.mode == "closed":
-            await _closed(engine, plan, recorder, request_sizes, measure_start, measure_end, state)
+            await _closed(engine, plan, recorder, request_sizes, state)
         else:
-            await _open(engine, plan, recorder, request_sizes, start_at, measure_start, measure_end, state)
+            await _open(engine, plan, recorder, request_sizes, start_at, state)
     finally:
         done.set()
         await tick_task
@@ -289,7 +294,7 @@ async def _wait_callbacks(engine: Any, finished: asyncio.Future[None], state: Ru
 
 
 async def _closed_callbacks(engine: Any, plan: LoadPlan, rec: Recorder, sizes: tuple[int, ...],
-                            measure_start: float, measure_end: float, state: RunState) -> None:
+                            state: RunState) -> None:
     """Closed loop on an engine with `submit`: each of the C senders chains its next request
     from the previous one's completion callback (no task or future per request)."""
     loop = asyncio.get_running_loop()
@@ -312,13 +317,13 @@ async def _closed_callbacks(engine: Any, plan: LoadPlan, rec: Recorder, sizes: t
 
         def step(self) -> None:
             t0 = _perf()
-            if state.stopping or t0 >= measure_end or (
-                    limit is not None and t0 >= measure_start and st[1] >= limit):
+            if state.stopping or t0 >= state.measure_end or (
+                    limit is not None and t0 >= state.measure_start and st[1] >= limit):
                 st[2] -= 1
                 if st[2] == 0 and not finished.done():
                     finished.set_result(None)
                 return
-            if limit is not None and t0 >= measure_start:
+            if limit is not None and t0 >= state.measure_start:
                 st[1] += 1
             i = st[0]
             st[0] = i + 1 if i + 1 < n_bodies else 0
@@ -335,10 +340,9 @@ async def _closed_callbacks(engine: Any, plan: LoadPlan, rec: Recorder, sizes: t
     await _wait_callbacks(engine, finished, state)
 
 
-async def _closed(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[int, ...],
-                  measure_start: float, measure_end: float, state: RunState) -> None:
+async def _closed(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[int, ...], state: RunState) -> None:
     if hasattr(engine, "submit"):
-        await _closed_callbacks(engine, plan, rec, sizes, measure_start, measure_end, state)
+        await _closed_callbacks(engine, plan, rec, sizes, state)
         return
     n_bodies = len(sizes)
     limit = plan.requests_limit
@@ -347,9 +351,9 @@ async def _closed(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[in
     async def worker(first: int) -> None:
         while not state.stopping:
             t0 = _perf()
-            if t0 >= measure_end:
+            if t0 >= state.measure_end:
                 return
-            if t0 >= measure_start and limit is not None:
+            if t0 >= state.measure_start and limit is not None:
                 if counter[1] >= limit:
                     return
                 counter[1] += 1
@@ -368,7 +372,7 @@ async def _closed(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[in
 
 
 async def _open(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[int, ...], start_at: float,
-                measure_start: float, measure_end: float, state: RunState) -> None:
+                state: RunState) -> None:
     """Send each arrival at its intended time. Arrivals are dispatched from two places: the
     dispatcher coroutine, which sleeps on the timer until the next arrival (waking at most once
     per BURST_S), and the completions: when the loop is busy with responses, the timer's wake-up
@@ -396,10 +400,10 @@ async def _open(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[int,
         """Send (or refuse, at the in-flight cap) every arrival due by `now`."""
         nonlocal body, measured, next_t, finished
         while next_t <= now and not finished:
-            if state.stopping or next_t >= measure_end:
+            if state.stopping or next_t >= state.measure_end:
                 finished = True
                 return
-            if next_t >= measure_start and limit is not None:
+            if next_t >= state.measure_start and limit is not None:
                 if measured >= limit:
                     finished = True
                     return
@@ -413,7 +417,7 @@ async def _open(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[int,
 
     async def one(i: int, intended: float) -> None:
         actual = _perf()
-        if intended >= measure_start:
+        if intended >= state.measure_start:
             rec.record_lag(intended, actual)
         try:
             out = await engine.send(i)
@@ -444,7 +448,7 @@ async def _open(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[int,
             if finishing and inflight[0] == 0 and not drained.done():
                 drained.set_result(None)
 
-        if intended >= measure_start:
+        if intended >= state.measure_start:
             rec.record_lag(intended, _perf())
         submit(i, done)
 
@@ -453,7 +457,7 @@ async def _open(engine: Engine, plan: LoadPlan, rec: Recorder, sizes: tuple[int,
         while not finished and not state.stopping:
             woke = _perf()
             dispatch(woke)
-            if finished or next_t >= measure_end:  # nothing more to send in this window
+            if finished or next_t >= state.measure_end:  # nothing more to send in this window
                 break
             # wake at the next arrival, but not sooner than BURST_S after this wake-up (or within
             # 0.1 s, to notice a stop); responses are handled (and dispatch) meanwhile

@@ -1,7 +1,7 @@
 """Which runs are comparable, and which are repeats: one identity rule for compare, check and plan.
 
 Two runs are of the same configuration when these fields of their RunConfig are equal: model,
-signature, kind, batch size, format, mode, concurrency, rate and arrival. Not the model version or
+signature, kind, batch size, format, mode, concurrency, rate, arrival and protocol (REST or gRPC). Not the model version or
 label (comparing versions is what a baseline is for), not the engine, duration or seed (noted,
 not refused). Runs of the same configuration on one side are repeats and are pooled (see
 `pooling`), never dropped: that is what `--repeat N` produces.
@@ -29,17 +29,24 @@ IDENTITY_FIELDS: tuple[str, ...] = (
     "concurrency",
     "rate_rps",
     "arrival",
+    "protocol",
 )
+_DEFAULTS = {"protocol": "rest"}  # fields older result files may lack
 
 
 def identity(config: RunConfig, *, with_model: bool = True) -> tuple[Any, ...]:
     fields = IDENTITY_FIELDS if with_model else IDENTITY_FIELDS[1:]
-    return tuple(getattr(config, f) for f in fields)
+    return tuple(getattr(config, f, _DEFAULTS.get(f)) for f in fields)
 
 
 def config_differences(a: RunConfig, b: RunConfig) -> list[str]:
     """The identity fields in which two configurations differ, as 'field (a vs b)'."""
-    return [f"{f} ({getattr(a, f)!r} vs {getattr(b, f)!r})" for f in IDENTITY_FIELDS if getattr(a, f) != getattr(b, f)]
+    out = []
+    for f in IDENTITY_FIELDS:
+        va, vb = getattr(a, f, _DEFAULTS.get(f)), getattr(b, f, _DEFAULTS.get(f))
+        if va != vb:
+            out.append(f"{f} ({va!r} vs {vb!r})")
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,21 +1,41 @@
-"""Is a run's answer trustworthy? perf_analyzer-style windows plus a minimum sample count.
+"""Is a run's answer trustworthy? thirds compared beyond their sampling noise, plus a sample count.
+
+perf_analyzer's rule (the last 3 windows within 10% of each other) judges point estimates, so on a
+busy machine a steady server fails it by chance: a one-second window's p99 rests on a handful of
+slow responses. Here each window's statistic is an interval that carries its own sampling noise,
+and windows (thirds of the measured window) disagree only when the gap between their intervals is larger than the tolerance:
+
+- throughput: the window's count c +- 1.96 sqrt(c) (Poisson; a closed loop varies less, so this
+  is cautious in the lenient direction only by the noise a Poisson stream would have);
+- latency: the distribution-free 95% interval of the percentile judged (order statistics: the
+  values at percentile p +- 1.96 sqrt(p(1-p)/n)), read from the window's HDR histogram, and the
+  same for the median: a window's p99 rests on a few responses, so a 30% change of speed can hide
+  inside its interval, never inside the median's.
+
+Windows disagree, as asv and pyperf judge a difference, only when it is both larger than the
+tolerance (max/min > 1.10, perf_analyzer's threshold) and significant (the windows' intervals do
+not all overlap: `disagreement` > 0). A steady server on a busy machine passes; a real change of
+speed (benchmarks/bench_stability.py plants one) fails.
 
 Two rules, both must hold for `stable`:
 
-1. Enough samples for the highest percentile we stand behind, p99: at least 1000 successful
-   responses, so that about 10 of them lie above the p99. With only 100 samples the "p99" is
-   the single slowest response; with 10 above it, one outlier moves the estimate by one rank in
-   ten instead of deciding it (MLPerf's early-stopping rule needs 459 queries for p99 even when
-   none is slow; 1000 is a round, slightly stricter figure). The p99.9 is reported too, but it
-   needs 10,000 samples for the same footing; below that a warning says so.
-2. Steady state: the measured window is cut into equal windows (6 of them, at least 1 s each, as
-   perf_analyzer's default 5 s windows are for a 30 s run) and the last 3 must agree within 10%
-   on throughput and on latency (max/min <= 1.10). Latency means p99 when each window holds
-   at least 1000 samples (rule 1 again), else the mean, and the reason says which.
+1. Enough samples for the percentile judged: about 10 beyond it, i.e. 10 / (1 - p): p99 needs
+   1000 successful responses, p99.9 10,000 (MLPerf's early stopping needs 459 for p99 even when
+   none is slow; 1000 is a round, slightly stricter figure). A run that measures until stable
+   keeps measuring until it has them (or reaches its bound).
+2. Steady state: the measured window's whole seconds are cut into thirds, and the thirds agree
+   as above. Thirds, not the last few seconds, because the summary reports the whole window: a
+   change of speed anywhere in it separates the first third from the last and stays caught however
+   long the run goes on, while machine noise averages out as the thirds grow (a run that measures
+   until stable re-judges after every second, so on a noisy machine it simply runs longer).
+
+Warm-up (runs without a fixed --warmup) ends when throughput settles: two consecutive slots of
+about half a second agree by the same rule (`settled`), after at least MIN_WARMUP_S.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from hdrh.histogram import HdrHistogram
@@ -25,64 +45,109 @@ MIN_SAMPLES_P99 = 1000
 MIN_SAMPLES_P999 = 10_000
 WINDOWS_COMPARED = 3
 TOLERANCE = 0.10
-TARGET_WINDOWS = 6
+Z95 = 1.96
+MIN_WARMUP_S = 1.0
+JUDGED_PERCENTILE = 99.0
+
+Interval = tuple[float, float]
+
+
+def samples_needed(percentile: float = JUDGED_PERCENTILE) -> int:
+    """Successful responses for about 10 beyond `percentile` (p99: 1000, p99.9: 10,000)."""
+    return int(math.ceil(round(10.0 / (1.0 - percentile / 100.0), 6)))
+
+
+def count_interval(count: int, duration_s: float) -> Interval:
+    """95% interval of a rate from `count` events in `duration_s` (Poisson)."""
+    half = Z95 * math.sqrt(max(count, 0))
+    return max(0.0, count - half) / duration_s, (count + half) / duration_s
+
+
+def percentile_interval(h: HdrHistogram, percentile: float) -> Interval:
+    """95% distribution-free interval of `percentile` (us) from a histogram of n samples."""
+    n = h.get_total_count()
+    if n == 0:
+        return 0.0, math.inf
+    p = percentile / 100.0
+    half = Z95 * math.sqrt(p * (1.0 - p) / n)
+    lo_p, hi_p = max(0.0, p - half), min(1.0, p + half)
+    return float(h.get_value_at_percentile(lo_p * 100.0)), float(h.get_value_at_percentile(hi_p * 100.0))
+
+
+def disagreement(intervals: Sequence[Interval]) -> float:
+    """How far apart the intervals are: max(lower) / min(upper) - 1, or 0 when they all overlap."""
+    lo = max(i[0] for i in intervals)
+    hi = min(i[1] for i in intervals)
+    if lo <= hi:
+        return 0.0
+    return math.inf if hi <= 0 else lo / hi - 1.0
+
+
+def settled(slots: Sequence[tuple[int, float]]) -> bool:
+    """Warm-up: have the last two (count, duration_s) slots' throughputs settled within TOLERANCE?"""
+    if len(slots) < 2:
+        return False
+    last = [count_interval(c, d) for c, d in slots[-2:] if d > 0]
+    return len(last) == 2 and max(c for c, _ in slots[-2:]) > 0 and disagreement(last) <= TOLERANCE
+
+
+def thirds(n: int) -> list[tuple[int, int]]:
+    """(start, stop) of the three windows of n whole seconds: equal, the first ones a second longer
+    when n is not a multiple of 3."""
+    sizes = [n // 3 + (1 if k < n % 3 else 0) for k in range(3)]
+    return [(sum(sizes[:k]), sum(sizes[:k + 1])) for k in range(3)]
+
+
+def verdict(seconds: Sequence[tuple[int, HdrHistogram | str | None]], total_ok: int,
+            partial: bool = False, *, percentile: float = JUDGED_PERCENTILE) -> tuple[bool, str]:
+    """(stable, reason) from the measured window's whole seconds, in order: (ok count, histogram
+    of ok latencies, or its encoding) per second, plus the total number of ok responses. The
+    seconds are cut into thirds; all three must agree (see the module docstring)."""
+    if partial:
+        return False, "interrupted: a partial run is never called stable"
+    needed = samples_needed(percentile)
+    name = f"p{percentile:g}"
+    if total_ok < needed:
+        return False, (f"too few samples: {total_ok} successful responses, {name} needs >= {needed} "
+                       f"(about 10 beyond it)")
+    n = len(seconds)
+    if n < WINDOWS_COMPARED:
+        return False, f"too short: {n} whole seconds measured, need >= {WINDOWS_COMPARED} for 3 windows"
+    stats: dict[str, list[tuple[float, float, float]]] = {"throughput": [], name: [], "p50": []}
+    total = 0
+    for a, b in thirds(n):
+        h = hist.new()
+        count = 0
+        for ok, sh in seconds[a:b]:
+            count += ok
+            if sh is not None:
+                hist.merge_into(h, hist.decode(sh) if isinstance(sh, str) else sh)
+        total += count
+        stats["throughput"].append((count / (b - a), *count_interval(count, b - a)))
+        for key, pct in ((name, percentile), ("p50", 50.0)):
+            point = float(h.get_value_at_percentile(pct)) if h.get_total_count() else 0.0
+            stats[key].append((point, *percentile_interval(h, pct)))
+    if total == 0:
+        return False, "no successful responses in the measured seconds"
+    where = f"3 windows of {n / 3:.3g} s"
+    spreads = {}
+    for key, values in stats.items():
+        spread = _spread([v[0] for v in values])
+        spreads[key] = spread
+        if spread > TOLERANCE and disagreement([(v[1], v[2]) for v in values]) > 0:
+            return False, (f"unstable: {key} differs by {_pct(spread)} across the {where} (limit 10%), "
+                           f"more than sampling noise explains")
+    shown = ", ".join(f"{k} {_pct(v)}" for k, v in spreads.items())
+    return True, (f"stable: the {where} agree within 10% or within sampling noise ({shown}); "
+                  f"{total_ok} samples >= {needed} for {name}")
 
 
 def _spread(values: Sequence[float]) -> float:
     lo, hi = min(values), max(values)
     if hi <= 0:
         return 0.0
-    if lo <= 0:
-        return float("inf")
-    return hi / lo - 1.0
-
-
-def verdict(seconds: Sequence[tuple[int, HdrHistogram | str | None]], total_ok: int,
-            partial: bool = False) -> tuple[bool, str]:
-    """(stable, reason) from the measured window's whole seconds, in order: (ok count, histogram
-    of ok latencies, or its encoding) per second, plus the total number of ok responses. Only the
-    last 3 windows are decoded, so memory does not grow with the run's length."""
-    if partial:
-        return False, "interrupted: a partial run is never called stable"
-    if total_ok < MIN_SAMPLES_P99:
-        return False, (f"too few samples: {total_ok} successful responses, p99 needs >= {MIN_SAMPLES_P99} "
-                       f"(about 10 above it)")
-    n = len(seconds)
-    if n < WINDOWS_COMPARED:
-        return False, f"too short: {n} whole seconds measured, need >= {WINDOWS_COMPARED} for 3 windows"
-    window_s = max(1, n // TARGET_WINDOWS)
-    usable = n - n % window_s
-    groups = [seconds[k:k + window_s] for k in range(n - usable, n, window_s)][-WINDOWS_COMPARED:]
-    rates: list[float] = []
-    merged: list[HdrHistogram] = []
-    for g in groups:
-        h = hist.new()
-        count = 0
-        for ok, sh in g:
-            count += ok
-            if sh is not None:
-                hist.merge_into(h, hist.decode(sh) if isinstance(sh, str) else sh)
-        rates.append(count / window_s)
-        merged.append(h)
-    if max(rates) == 0:
-        return False, "no successful responses in the last windows"
-    rate_spread = _spread(rates)
-    use_p99 = all(h.get_total_count() >= MIN_SAMPLES_P99 for h in merged)
-    if use_p99:
-        lat = [h.get_value_at_percentile(99.0) for h in merged]
-        lat_name = "p99"
-    else:
-        lat = [h.get_mean_value() if h.get_total_count() else 0.0 for h in merged]
-        lat_name = "mean latency (windows too small for p99)"
-    lat_spread = _spread(lat)
-    where = f"last {WINDOWS_COMPARED} windows of {window_s} s"
-    if rate_spread > TOLERANCE:
-        return False, f"unstable: throughput differs by {_pct(rate_spread)} across the {where} (limit 10%)"
-    if lat_spread > TOLERANCE:
-        return False, f"unstable: {lat_name} differs by {_pct(lat_spread)} across the {where} (limit 10%)"
-    return True, (f"stable: {where} within 10% (throughput {_pct(rate_spread)}, {lat_name} {_pct(lat_spread)}); "
-                  f"{total_ok} samples >= {MIN_SAMPLES_P99} for p99")
+    return math.inf if lo <= 0 else hi / lo - 1.0
 
 
 def _pct(x: float) -> str:
-    return "inf" if x == float("inf") else f"{x * 100:.1f}%"
+    return "inf" if x == math.inf else f"{x * 100:.1f}%"

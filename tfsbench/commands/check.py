@@ -29,15 +29,16 @@ def _tolerance(text: str) -> float:
 def _metrics(text: str) -> tuple[str, ...]:
     from tfsbench.reports.check import COMPARABLE
 
-    names = tuple(m.strip() for m in text.split(",") if m.strip())
-    for name in names:
-        if name not in COMPARABLE:
-            raise argparse.ArgumentTypeError(
-                f"cannot compare {name!r} with a baseline; use {', '.join(COMPARABLE)}"
-            )
-    if not names:
-        raise argparse.ArgumentTypeError("give at least one metric, e.g. p50,p99,throughput_ips")
-    return names
+    def parse(raw: str) -> tuple[str, ...]:
+        names = tuple(m.strip() for m in raw.split(",") if m.strip())
+        for name in names:
+            if name not in COMPARABLE:
+                raise InputError(f"cannot compare {name!r} with a baseline; use {', '.join(COMPARABLE)}")
+        if not names:
+            raise InputError("give at least one metric, e.g. p50,p99,throughput_ips")
+        return names
+
+    return from_input_error(parse)(text)
 
 
 def register(sub: Subparsers) -> None:
@@ -48,7 +49,8 @@ def register(sub: Subparsers) -> None:
             "Check run results against thresholds such as 'p99<50ms', 'error_rate<1%', "
             "'throughput_ips>=200', 'stable==true', '[kind=numeric,batch=8] p99<20ms', and against a "
             "baseline: a metric regresses when it is worse by more than --max-regression AND the "
-            "difference is significant (95% bootstrap CI on the HDR histograms); '~' marks noise."
+            "difference is significant (95% bootstrap CI: HDR histograms, whole measured windows; repeats "
+            "of a configuration pooled, as in 'tfsbench compare'); '~' marks noise."
         ),
     )
     p.add_argument("results", nargs="*", metavar="RESULTS", help="run files or sweep/search directories")

@@ -13,9 +13,10 @@ def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "compare",
         help="compare two runs or sweeps (relative change, bootstrap significance)",
-        description="Match runs of A and B by configuration and load level and show each metric side by "
-        "side with its relative change. Latency differences are tested with a bootstrap over the HDR "
-        "histograms; '~' marks changes within noise.",
+        description="Match runs of A and B by configuration and load level (repeats of a configuration "
+        "are pooled) and show each metric side by side with its relative change. Latency differences are "
+        "tested with a bootstrap over the HDR histograms, throughput over whole measured windows; '~' marks "
+        "changes within noise. Same statistics as 'tfsbench check --baseline' (docs/statistics.md).",
     )
     p.add_argument("a", metavar="A", help="baseline: run file, sweep or search directory")
     p.add_argument("b", metavar="B", help="candidate: run file, sweep or search directory")
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
         raise InputError(f"{args.a} and {args.b} have no runs with the same configuration and load level to compare")
     print_comparison(table, console_for(sys.stdout))
+    for note in table.notes:
+        print(f"note: {note}")
     if out is not None:
         from tfsbench.reports.build import build_report
 
