@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from tfsbench.bench.units import parse_duration_s, parse_rate_rps
 from tfsbench.payloads.errors import InputError
 from tfsbench.payloads.spec import MAX_IMAGE_SIDE
+from tfsbench.payloads.units import parse_duration_s, parse_rate_rps
 
 EXIT_OK = 0  # done, every check passed
 EXIT_FAILED = 1  # a check, gate or SLO failed (or a run of a sweep crashed)
@@ -123,6 +123,21 @@ def non_negative_float(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 0")
     return value
+
+
+def number_in_range(low: float, high: float, what: str = "value", *, low_open: bool = False) -> Callable[[str], float]:
+    """A finite number in [low, high] ((low, high] with low_open), e.g. trace --hours (0, 744]."""
+
+    def parse(text: str) -> float:
+        value = _float(text, f"a number ({what})")
+        below = value <= low if low_open else value < low
+        if not math.isfinite(value) or below or value > high:
+            interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+            raise argparse.ArgumentTypeError(f"{text!r}: {what} must be in {interval}")
+        return value
+
+    parse.__name__ = what
+    return parse
 
 
 def parse_fraction(text: str) -> float:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from tfsbench.payloads import units
 from tfsbench.payloads.errors import InputError
 from tfsbench.payloads.trace import TRACE_KINDS, Trace, TraceKey, make_trace
 
@@ -117,39 +118,15 @@ def synthesize(spec: SynthSpec) -> Trace:
 # ---- small parsers the CLI shares ------------------------------------------------------------------
 
 
-_PER = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-
-
 def parse_rate(text: str) -> float:
-    """'300/s', '300', '18000/min', '1e6/h' -> requests per second."""
-    raw = text.strip().lower()
-    number, _, per = raw.partition("/")
-    if per and per not in _PER:
-        raise InputError(f"{text!r}: a rate is a number per s, min or h, e.g. 300/s")
-    try:
-        value = float(number) / _PER.get(per or "s", 1.0)
-    except ValueError:
-        raise InputError(f"{text!r} is not a rate like 300/s") from None
-    if not (math.isfinite(value) and value > 0):
-        raise InputError(f"{text!r}: the rate must be > 0")
-    return value
+    """'300/s', '300', '18000/min', '1e6/h' -> requests per second (the project's rate grammar)."""
+    return units.parse_rate_rps(text, "rate")
 
 
 def parse_duration_s(text: str) -> float:
-    """'90', '90s', '15m', '2h', '1d' -> seconds (> 0)."""
-    raw = text.strip().lower()
-    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-    for suffix in ("ms", "min", "s", "m", "h", "d"):
-        if raw.endswith(suffix):
-            number, factor = raw[: -len(suffix)], scale[suffix]
-            break
-    else:
-        number, factor = raw, 1.0
-    try:
-        value = float(number) * factor
-    except ValueError:
-        raise InputError(f"{text!r} is not a duration like 60s, 15m or 1h") from None
-    if not (math.isfinite(value) and value > 0):
+    """'90', '90s', '15m', '2h', '1d' -> seconds (> 0; the project's duration grammar)."""
+    value = units.parse_duration_s(text)
+    if value <= 0:
         raise InputError(f"{text!r}: the duration must be > 0")
     return value
 

@@ -1,11 +1,11 @@
 """Duration text ('250ms', '1.5s', '200us', '2m') -> seconds, for every server option parser.
 
-The grammar is the project's one (tfsbench.bench.units, a leaf module any package may import), so
+The grammar is the project's one (tfsbench.payloads.units, the bottom layer), so
 `serve --service-time 2sec` and `run --duration 2sec` accept the same spellings."""
 
 from __future__ import annotations
 
-from tfsbench.bench import units
+from tfsbench.payloads import units
 
 
 def parse_duration_s(text: str, *, what: str = "duration") -> float:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tfsbench.bench import units
+from tfsbench.payloads import units
 from tfsbench.payloads.errors import InputError
 
 
@@ -106,7 +106,7 @@ def parse_duration_s(value: Any, where: str, *, allow_zero: bool = False) -> flo
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
-        seconds = units.parse_duration_s(value, where)  # the one grammar of durations (bench.units)
+        seconds = units.parse_duration_s(value, where)  # the one grammar of durations (payloads.units)
     else:
         raise InputError(f"{where} must be a duration like '10s', not {_type_name(value)}")
     if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):

@@ -5,73 +5,35 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def _wrap(parse):
-    """An InputError-raising parser as an argparse type= (one line, exit status 2)."""
-
-    def check(text: str):
-        from tfsbench.payloads.errors import InputError
-
-        try:
-            return parse(text)
-        except InputError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    check.__name__ = parse.__name__
-    return check
+from tfsbench.bench.args import duration, from_input_error, number_in_range
+from tfsbench.commands import Subparsers
 
 
 def _rate(text: str) -> float:
     from tfsbench.payloads.trace_synth import parse_rate
 
-    return _wrap(parse_rate)(text)
-
-
-def _hours(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours") from None
-    if not (0 < value <= 31 * 24):
-        raise argparse.ArgumentTypeError(f"{text!r}: hours must be > 0 and at most 744")
-    return value
+    return from_input_error(parse_rate)(text)
 
 
 def _bursts(text: str):
     from tfsbench.payloads.trace_synth import parse_bursts
 
-    return _wrap(parse_bursts)(text)
+    return from_input_error(parse_bursts)(text)
 
 
 def _models(text: str):
     from tfsbench.payloads.trace_synth import parse_mix
 
-    return _wrap(lambda t: parse_mix(t, "--models"))(text)
+    return from_input_error(lambda t: parse_mix(t, "--models"))(text)
 
 
 def _batches(text: str):
     from tfsbench.payloads.trace_synth import parse_mix
 
-    return _wrap(lambda t: parse_mix(t, "--batch-sizes", as_int=True))(text)
+    return from_input_error(lambda t: parse_mix(t, "--batch-sizes", as_int=True))(text)
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction in [0, 1]") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 1]")
-    return value
-
-
-def _window(text: str) -> float:
-    from tfsbench.payloads.trace_synth import parse_duration_s
-
-    return _wrap(parse_duration_s)(text)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("trace", help="make (synth), convert (import) and inspect (show) traffic traces",
                        description="Traffic traces for `tfsbench replay` and `tfsbench plan --traffic`. "
                        "The format is described in docs/replay.md.")
@@ -81,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = verbs.add_parser("synth", help="a seeded synthetic trace (diurnal, flat or ramp, with bursts)")
     s.add_argument("--profile", choices=("diurnal", "flat", "ramp"), default="diurnal")
     s.add_argument("--peak", type=_rate, default=300.0, metavar="RATE", help="peak rate, e.g. 300/s (default)")
-    s.add_argument("--hours", type=_hours, default=24.0, help="length of the trace in hours (default 24)")
-    s.add_argument("--trough", type=_fraction, default=0.2,
+    s.add_argument("--hours", type=number_in_range(0.0, 31 * 24, "hours", low_open=True), default=24.0, help="length of the trace in hours (default 24)")
+    s.add_argument("--trough", type=number_in_range(0.0, 1.0, "fraction"), default=0.2,
                    help="quietest rate as a fraction of the peak (default 0.2)")
     s.add_argument("--peak-hour", type=float, default=14.0, help="diurnal: hour of day of the peak (default 14)")
     s.add_argument("--bursts", type=_bursts, default=None, metavar="N[,xF][,D]",
@@ -103,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     w = verbs.add_parser("show", help="summarise a trace: requests, rates per window, request mix")
     w.add_argument("trace", metavar="TRACE")
-    w.add_argument("--window", type=_window, default=3600.0, help="window for rates (default 1h)")
+    w.add_argument("--window", type=duration, default=3600.0, help="window for rates (default 1h)")
     w.set_defaults(func=run_show)
 
 
