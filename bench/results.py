@@ -130,15 +130,15 @@ class Summary:
     client_cpu_pct: float = 0.0  # load generator CPU, percent of one core, per process (max)
     client_saturated: bool = False
     error_samples: tuple[str, ...] = ()  # first error bodies/messages, trimmed
+    warmup_s: float = 0.0  # v3: the warm-up actually taken (it ends early when throughput settles)
+    window_s: float = 0.0  # v3: length of each window the stability rule compared (0: unknown)
+    measure_note: str = ""  # v3: why warm-up ended and why measuring stopped
 
     @property
     def error_count(self) -> int:
         return sum(self.errors.values())
 
     @property
-    warmup_s: float = 0.0  # v3: the warm-up actually taken (it ends early when throughput settles)
-    window_s: float = 0.0  # v3: length of each window the stability rule compared (0: unknown)
-    measure_note: str = ""  # v3: why warm-up ended and why measuring stopped
     def error_rate(self) -> float:
         return self.error_count / self.requests if self.requests else 0.0
 

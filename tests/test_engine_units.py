@@ -184,7 +184,7 @@ def test_stable_when_last_windows_agree() -> None:
     secs = _seconds([2000] * 12, [5000] * 12)
     ok, reason = stability.verdict(secs, 24_000)
     assert ok, reason
-    assert "stable" in reason and "p99" in reason and "windows of 2 s" in reason
+    assert "stable" in reason and "p99" in reason and "windows of 4 s" in reason
 
 
 def test_unstable_when_throughput_drifts() -> None:
@@ -206,11 +206,6 @@ def test_too_few_samples_and_partial_and_short() -> None:
     assert not ok and "interrupted" in reason
     ok, reason = stability.verdict(_seconds([2000] * 2, [5000] * 2), 4000)
     assert not ok and "too short" in reason
-
-
-def test_small_windows_compare_mean_not_p99() -> None:
-    ok, reason = stability.verdict(_seconds([300] * 6, [5000] * 6), 1800)
-    assert ok and "mean latency" in reason
 
 
 # ---- classification and URLs ------------------------------------------------------------------

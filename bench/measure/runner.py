@@ -118,6 +118,8 @@ def check_config(config: RunConfig) -> None:
         raise InputError("give --duration or --requests: every run must be bounded")
     if config.duration_s is not None and not (0 < config.duration_s <= 7 * 86400):
         raise InputError(f"--duration must be > 0 and at most 7 days, got {config.duration_s!r} s")
+    if config.until_stable and (config.duration_s is None or config.requests_limit is not None):
+        raise InputError("measuring until stable needs a bound (--max-duration) and no --requests")
     if config.requests_limit is not None and config.requests_limit < 1:
         raise InputError(f"--requests must be an integer >= 1, got {config.requests_limit!r}")
     if not (0 <= config.warmup_s <= 86400):
@@ -128,8 +130,6 @@ def check_config(config: RunConfig) -> None:
         raise InputError(f"--max-inflight must be >= 1 per process, got {config.max_inflight!r}")
     validate = config.extra.get("validate", "full")
     if validate not in VALIDATIONS:
-    if config.until_stable and (config.duration_s is None or config.requests_limit is not None):
-        raise InputError("measuring until stable needs a bound (--max-duration) and no --requests")
         raise InputError(f"validate must be one of {', '.join(VALIDATIONS)}, got {validate!r}")
 
 
@@ -257,6 +257,10 @@ def _preopen(plan: LoadPlan) -> int:
     return max(1, min(plan.max_inflight, 64, math.ceil(plan.rate_rps * 0.002)))
 
 
+def _no_control() -> tuple[float, float]:
+    return 0.0, 0.0
+
+
 def _engine_main(job: _Job, wait_go: Callable[[], float], emit: Callable[[tuple[Any, ...]], None],
                  should_stop: Callable[[], str | None],
                  control: Callable[[], tuple[float, float]] = _no_control) -> WorkerReport:
@@ -273,10 +277,6 @@ def _engine_main(job: _Job, wait_go: Callable[[], float], emit: Callable[[tuple[
             await prepare(_preopen(job.plan))
         emit(("ready", job.index))
         start_at = await asyncio.get_running_loop().run_in_executor(None, wait_go)
-def _no_control() -> tuple[float, float]:
-    return 0.0, 0.0
-
-
         rec = Recorder(start_at + job.plan.warmup_s, start_at, job.plan.mode == "open", job.index)
         state = RunState()
         last = [0.0]
@@ -302,6 +302,9 @@ def _no_control() -> tuple[float, float]:
         finally:
             await engine.close()
         report = rec.report(end, getattr(engine, "connections_opened", 0))
+        report.extra["start_at"] = start_at
+        if math.isfinite(state.measure_end):
+            report.extra["measure_end"] = state.measure_end
         if state.stopping:
             report.extra["stopped"] = 1.0
             report.extra["stopped_at"] = state.stopped_at or end
@@ -317,9 +320,6 @@ def _child_entry(job: _Job, out_q: Any, go: Any, start_value: Any, stop_ev: Any,
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def wait_go() -> float:
-        report.extra["start_at"] = start_at
-        if math.isfinite(state.measure_end):
-            report.extra["measure_end"] = state.measure_end
         while not go.wait(0.2):
             if stop_ev.is_set() or os.getppid() != parent_pid:
                 break
@@ -356,6 +356,11 @@ class _Progress:
     def tick(self, index: int, now: float, snap: tuple[int, int, int, int],
              closed: tuple[SecondPoint, ...] = ()) -> None:
         self.snaps[index] = snap
+        control = self.control
+        if control is not None and self.start_at is not None:
+            if control.start_at is None:
+                control.started(self.start_at)
+            control.tick(index, now, snap[0] + snap[2], closed)
         if self.callback is None or self.start_at is None or now - self.last_t < PROGRESS_EVERY_S * 0.8:
             return
         wr = sum(s[0] for s in self.snaps.values())
@@ -371,11 +376,6 @@ class _Progress:
         measuring = now >= measure_at if measure_at is not None else elapsed >= self.warmup_s
         self.callback(ProgressUpdate(
             elapsed_s=elapsed, phase="measure" if measuring else "warmup",
-        control = self.control
-        if control is not None and self.start_at is not None:
-            if control.start_at is None:
-                control.started(self.start_at)
-            control.tick(index, now, snap[0] + snap[2], closed)
             requests=mr if measuring else wr, errors=me if measuring else we, rps=rps, planned_s=self.planned_s,
         ))
 
@@ -389,6 +389,9 @@ def _stop_reason(stop: threading.Event | None) -> str | None:
 def _run_in_thread(job: _Job, progress: _Progress, stop: threading.Event | None,
                    channel: list[float]) -> list[WorkerReport]:
     q: queue.Queue[tuple[Any, ...]] = queue.Queue()
+
+    def control() -> tuple[float, float]:
+        return channel[0], channel[1]
 
     def wait_go() -> float:
         start_at = time.perf_counter() + START_DELAY_S
@@ -404,9 +407,6 @@ def _run_in_thread(job: _Job, progress: _Progress, stop: threading.Event | None,
         try:
             q.put(("done", 0, _engine_main(job, wait_go, q.put, should_stop, control)))
         except BaseException:  # noqa: BLE001
-    def control() -> tuple[float, float]:
-        return channel[0], channel[1]
-
             q.put(("error", 0, traceback.format_exc(limit=8)))
 
     t = threading.Thread(target=target, name="tfsbench-engine", daemon=True)
@@ -418,7 +418,7 @@ def _run_in_thread(job: _Job, progress: _Progress, stop: threading.Event | None,
             except queue.Empty:
                 continue
             if msg[0] == "tick":
-                progress.tick(msg[1], msg[2], msg[3])
+                progress.tick(msg[1], msg[2], msg[3], msg[4])
             elif msg[0] == "done":
                 return [msg[2]]
             elif msg[0] == "error":
@@ -484,7 +484,7 @@ def _run_in_processes(jobs: list[_Job], progress: _Progress, stop: threading.Eve
                     progress.start_at = start_at
                     go.set()
             elif kind == "tick":
-                progress.tick(msg[1], msg[2], msg[3])
+                progress.tick(msg[1], msg[2], msg[3], msg[4])
             elif kind == "done":
                 reports[msg[1]] = msg[2]
             elif kind == "error":
@@ -595,9 +595,10 @@ def _p50_p99(encoded: str | None) -> tuple[float | None, float | None]:
 
 def _measured_s(config: RunConfig, reports: list[WorkerReport], measure_start: float, requests: int,
                 partial: bool) -> float:
-    """The measured window's length: --duration when the run went the distance (in-flight requests
-    finishing after it do not stretch it, or an open loop's rate would read low); the time to the
-    last response for --requests; the time to the stop for an interrupted run."""
+    """The measured window's length: from its start to its planned or decided end when the run went
+    the distance (in-flight requests finishing after it do not stretch it, or an open loop's rate
+    would read low); the time to the last response for --requests; the time to the stop for an
+    interrupted run."""
     last = max(r.measure_end for r in reports)
     if partial:
         stopped = [r.extra["stopped_at"] for r in reports if "stopped_at" in r.extra]
@@ -611,21 +612,6 @@ def _measured_s(config: RunConfig, reports: list[WorkerReport], measure_start: f
     return max(1e-9, end - measure_start)
 
 
-def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any], raw_bytes: float,
-             started_at: str, partial_reason: str | None, *, warmup_how: str = "") -> RunResult:
-    """Merge the engines' reports into one RunResult (pure: no I/O, testable on its own)."""
-    latency = hist.new()
-    for r in reports:
-        hist.merge_into(latency, hist.decode(r.histogram))
-    lag = None
-    if config.mode == "open":
-        lag = hist.new()
-        for r in reports:
-            if r.lag_histogram:
-                hist.merge_into(lag, hist.decode(r.lag_histogram))
-    requests = sum(r.requests for r in reports)
-    ok = sum(r.ok for r in reports)
-    errors: dict[str, int] = {}
 def _note(config: RunConfig, warmup_s: float, warmup_how: str, measured_s: float, stable: bool,
           window_s: float) -> str:
     """What the run did to get its numbers, in one sentence (Summary.measure_note)."""
@@ -643,6 +629,21 @@ def _note(config: RunConfig, warmup_s: float, warmup_how: str, measured_s: float
     return f"{warm}; {how}"
 
 
+def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any], raw_bytes: float,
+             started_at: str, partial_reason: str | None, *, warmup_how: str = "") -> RunResult:
+    """Merge the engines' reports into one RunResult (pure: no I/O, testable on its own)."""
+    latency = hist.new()
+    for r in reports:
+        hist.merge_into(latency, hist.decode(r.histogram))
+    lag = None
+    if config.mode == "open":
+        lag = hist.new()
+        for r in reports:
+            if r.lag_histogram:
+                hist.merge_into(lag, hist.decode(r.lag_histogram))
+    requests = sum(r.requests for r in reports)
+    ok = sum(r.ok for r in reports)
+    errors: dict[str, int] = {}
     for r in reports:
         for k, v in r.errors.items():
             errors[k] = errors.get(k, 0) + v
@@ -663,7 +664,10 @@ def _note(config: RunConfig, warmup_s: float, warmup_how: str, measured_s: float
     whole = int(math.floor(measured_s + 1e-6))
     measured_points = [(req - err, h) for sec, req, err, h in seconds if 0 <= sec < whole]
     partial = partial_reason is not None
+    window_s = len(measured_points) / 3
     stable, reason = stability.verdict(measured_points, ok, partial)
+    starts = [r.extra["start_at"] for r in reports if "start_at" in r.extra]
+    warmup_taken = max(0.0, measure_start - min(starts)) if starts else config.warmup_s
     cpu_pcts = [100.0 * max(0.0, r.cpu_s - r.idle_spin_s) / r.wall_s if r.wall_s > 0 else 0.0 for r in reports]
     cpu = max(cpu_pcts) if cpu_pcts else 0.0
     saturated = cpu > SATURATED_CPU_PCT
@@ -678,10 +682,7 @@ def _note(config: RunConfig, warmup_s: float, warmup_how: str, measured_s: float
     if config.mode == "open" and requests and late / requests > 0.01:
         warnings.append(f"{late / requests:.1%} of requests left more than 1 ms after their intended time "
                         "(the load generator could not keep the schedule)")
-    window_s = len(measured_points) / 3
     if ok and ok < stability.MIN_SAMPLES_P999:
-    starts = [r.extra["start_at"] for r in reports if "start_at" in r.extra]
-    warmup_taken = max(0.0, measure_start - min(starts)) if starts else config.warmup_s
         warnings.append(f"p99.9 rests on {ok} samples (< {stability.MIN_SAMPLES_P999}); treat it as indicative")
     if partial:
         warnings.append(f"partial result: {partial_reason}")

@@ -44,9 +44,13 @@ def register(sub: Subparsers) -> None:
     load.add_argument("--arrival", choices=("constant", "poisson"), default="constant",
                       help="open loop arrivals: evenly spaced or Poisson (default constant)")
     load.add_argument("--duration", type=duration, default=None, metavar="D",
-                      help="measured window, e.g. 30s, 2m (default 30s unless --requests)")
-    load.add_argument("--warmup", type=duration_or_zero, default=5.0, metavar="D",
-                      help="load before measuring, excluded from statistics (default 5s)")
+                      help="a fixed measured window, e.g. 30s, 2m (default: measure until stable, docs/stability.md)")
+    load.add_argument("--max-duration", type=duration, default=60.0, metavar="D",
+                      help="without --duration: measure until stable, at most this long (default 60s)")
+    load.add_argument("--warmup", type=duration_or_zero, default=None, metavar="D",
+                      help="a fixed warm-up, excluded from statistics (default: until throughput settles)")
+    load.add_argument("--max-warmup", type=duration, default=10.0, metavar="D",
+                      help="without --warmup: warm up until throughput settles, at most this long (default 10s)")
     load.add_argument("--requests", type=positive_int, default=None, metavar="N",
                       help="measure N requests instead of a duration")
     load.add_argument("--max-inflight", type=positive_int, default=None, metavar="N",
@@ -90,13 +94,16 @@ def build_config(args: argparse.Namespace) -> Any:
 
     check_url(args.url)
     spec = payload_spec_from_args(args)
-    duration = args.duration if args.duration is not None else (None if args.requests else 30.0)
+    until_stable = args.duration is None and args.requests is None
+    duration = args.duration if args.duration is not None else (args.max_duration if until_stable else None)
+    warmup_auto = args.warmup is None
     open_loop = args.rate is not None
     config = RunConfig(
         url=args.url.rstrip("/"), model=args.model, kind=spec.kind, batch_size=spec.batch_size, format=spec.format,
         mode="open" if open_loop else "closed", engine=args.engine, version=args.version, label=args.label,
         signature=args.signature, concurrency=args.concurrency, rate_rps=args.rate,
-        arrival=args.arrival if open_loop else None, duration_s=duration, warmup_s=args.warmup,
+        arrival=args.arrival if open_loop else None, duration_s=duration,
+        warmup_s=args.max_warmup if warmup_auto else args.warmup, until_stable=until_stable, warmup_auto=warmup_auto,
         requests_limit=args.requests, processes=args.processes, seed=spec.seed, timeout_s=args.timeout,
         max_inflight=args.max_inflight, pool_size=args.pool_size, extra={"payload": payload_extra(spec), **_engine_extra(args)},
     )
@@ -131,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     load = (f"closed loop, concurrency {config.concurrency}" if config.mode == "closed"
             else f"open loop, {config.rate_rps:g} req/s {config.arrival} arrivals, max {config.max_inflight or 1000} in flight")
     bound = format_duration(config.duration_s) if config.duration_s is not None else ""
+    if config.until_stable:
+        bound = f"until stable (at most {bound})"
     if config.requests_limit:
         bound = f"{config.requests_limit} requests" + (f" or {bound}" if bound else "")
     from tfsbench.bench.measure.preflight import preflight_and_pool
@@ -141,7 +150,9 @@ def run(args: argparse.Namespace) -> int:
     # is one line on stderr; the announcement comes before any load is sent.
     info, pool = preflight_and_pool(config, headers)
     err.print(f"target: POST {predict_url(config)}")
-    err.print(f"load:   {config.label_text()}; {load}; warmup {format_duration(config.warmup_s)}, then {bound}; "
+    warm = (f"until throughput settles (at most {format_duration(config.warmup_s)})" if config.warmup_auto
+            else format_duration(config.warmup_s))
+    err.print(f"load:   {config.label_text()}; {load}; warmup {warm}, then {bound}; "
               f"engine {config.engine} x{config.processes}; timeout {format_duration(config.timeout_s)}")
     err.print(f"preflight: model '{config.model}' available; one request took {info['probe_latency_ms']:.1f} ms; "
               f"{len(pool.bodies)} bodies, {pool.mean_wire_bytes:,.0f} bytes each on average")
