@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -236,6 +238,19 @@ def parse_url(url: str, where: str = "--url") -> str:
 def url(text: str) -> str:
     """argparse type of --url: see parse_url."""
     return from_input_error(lambda t: parse_url(t, "URL"))(text)
+
+
+def out_file(text: str) -> Path:
+    """--out FILE: a file path, not a directory, whose directory exists or can be created."""
+    path = Path(text)
+    if not text or path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory; give a file such as results/bench.json")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot write under {parent}")
+    return path
 
 
 def choice_of(choices: Sequence[str], what: str) -> Callable[[str], str]:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tfsbench.bench.args import duration, positive_float, positive_int
+from tfsbench.bench.args import duration, out_file, positive_float, positive_int
 from tfsbench.bench.results import write_json_atomic
 
 BENCHMARK_TYPE = "tfsbench.benchmark"
@@ -36,19 +36,6 @@ __all__ = ["BENCHMARK_TYPE", "SCHEMA_VERSION", "duration", "emit", "machine_info
 
 _OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le, "<": operator.lt,
                                                     ">": operator.gt}
-
-
-def out_file(text: str) -> Path:
-    """--out: a JSON file path, not a directory, whose directory exists or can be created."""
-    path = Path(text)
-    if not text or path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r} is a directory; give a file such as results/bench.json")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not os.access(parent, os.W_OK):
-        raise argparse.ArgumentTypeError(f"cannot write under {parent}")
-    return path
 
 
 def parser(name: str, doc: str | None) -> argparse.ArgumentParser:
