@@ -35,7 +35,7 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -458,24 +458,46 @@ def migrate(doc: Mapping[str, Any], source: str = "<dict>") -> dict[str, Any]:
 # ---- files ------------------------------------------------------------------------------------
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create_temp(directory: Path, name: str) -> tuple[int, Path]:
+    """A new temporary file next to the target, created with mode 0o666 so that the kernel applies
+    the umask exactly as open() does for any file. The umask is never read or changed: setting it,
+    even for a moment, races with other threads creating files (they would get mode 0o666)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = directory / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{directory}: cannot create a temporary file for {name}")
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (a crash right after could otherwise lose the new name)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # platforms without directory fds (Windows): the rename is as durable as it gets
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Write a file so that readers see the old file or the whole new one, never half of it
-    (temporary file in the same folder, fsync, rename). Permissions follow the umask, as open() does."""
+    (temporary file in the same folder, fsync, rename, fsync of the folder). Permissions follow the
+    umask, as open() does. The one writer of every file tfsbench produces."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temp(path.parent, path.name)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -483,6 +505,12 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+    _fsync_dir(path.parent)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """UTF-8 text, atomically (see write_bytes_atomic)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_json_atomic(path: str | os.PathLike[str], doc: Any) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import subprocess
@@ -118,11 +119,15 @@ def start_target(cpus: set[int] | None = None) -> tuple[subprocess.Popen[bytes],
 
 
 def write_csv(path: Path, samples: list[Sample]) -> None:
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["t_s", "client_rss_mb", "target_rss_mb", "requests", "errors", "phase", "rps"])
-        for s in samples:
-            w.writerow(_row(s))
+    """Atomically (the shared writer): a soak killed mid-write leaves the previous CSV, not half a one."""
+    from tfsbench.bench.results import write_text_atomic
+
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["t_s", "client_rss_mb", "target_rss_mb", "requests", "errors", "phase", "rps"])
+    for s in samples:
+        w.writerow(_row(s))
+    write_text_atomic(path, buf.getvalue())
 
 
 def _row(s: Sample) -> list[object]:

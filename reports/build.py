@@ -204,6 +204,10 @@ def write_report(ctx: ReportContext, out_dir: str | os.PathLike[str]) -> ReportF
         plan_path = out / "plan.json"
         write_json_atomic(plan_path, _finite(ctx.plan.to_dict()))
     write_bytes_atomic(out / "report.html", html_text.encode("utf-8"))
+    from tfsbench.reports.output_dir import replace_listing
+
+    replace_listing(out, [*fig_paths, out / "results.csv", out / "summary.md", out / "report.html",
+                          *([plan_path] if plan_path else [])])
     ctx.timings_s["render+write"] = time.perf_counter() - t0
     return ReportFiles(out_dir=out, html=out / "report.html", markdown=out / "summary.md", csv=out / "results.csv",
                        figures=tuple(fig_paths), plan_json=plan_path, timings_s=dict(ctx.timings_s))

@@ -115,7 +115,12 @@ def _write(path: str, text: str, *, append: bool) -> None:
     p = Path(path)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        with p.open("a" if append else "w", encoding="utf-8") as fh:
-            fh.write(text)
+        if append:  # a CI step summary collects what several steps append
+            with p.open("a", encoding="utf-8") as fh:
+                fh.write(text)
+        else:  # a reader (the CI's JUnit parser) sees the old file or the whole new one
+            from tfsbench.bench.results import write_text_atomic
+
+            write_text_atomic(p, text)
     except OSError as exc:
         raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None

@@ -46,6 +46,20 @@ def register(sub: Subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _write_out(path: str, body: bytes) -> None:
+    """Atomically into a regular file; straight into a device or pipe (--out /dev/stdout)."""
+    from pathlib import Path
+
+    from tfsbench.bench.results import write_bytes_atomic
+
+    target = Path(path)
+    if target.exists() and not target.is_file():
+        with open(target, "wb") as fh:
+            fh.write(body)
+        return
+    write_bytes_atomic(target, body)
+
+
 def run(args: argparse.Namespace) -> int:
     from tfsbench.payloads.errors import InputError
 
@@ -67,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
     body = pool.bodies[0]
     if args.out:
         try:
-            with open(args.out, "wb") as fh:
-                fh.write(body)
+            _write_out(args.out, body)
         except OSError as exc:
             raise InputError(f"--out {args.out}: cannot write ({exc.strerror or exc})") from None
         size = pool.sizes[0]
