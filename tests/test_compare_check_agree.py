@@ -102,3 +102,28 @@ def test_pairs_table_covers_repeats_and_fallbacks() -> None:
     assert any(len(a) > 1 and len(b) > 1 for a, b in PAIRS.values())
     assert any(all(r.histogram is None for r in a) for a, _ in PAIRS.values())
     assert all(dataclasses.is_dataclass(r) for a, b in PAIRS.values() for r in (*a, *b))
+
+
+def test_real_runs_against_two_embedded_targets(tfs_server) -> None:
+    """Issue 17's scenario, shortened: repeats against a 5 ms and a 10 ms target, pooled by both tools."""
+    from tfsbench.bench.measure.runner import run_benchmark
+    from tfsbench.bench.results import RunConfig
+
+    def runs(url: str) -> list:
+        config = RunConfig(url=url, model="numeric", kind="numeric", batch_size=1, format="row", mode="closed",
+                           engine="fast", concurrency=2, duration_s=1.0, warmup_s=0.3, timeout_s=10.0)
+        return [run_benchmark(config) for _ in range(2)]
+
+    a, b = runs(tfs_server(service_time="5ms")), runs(tfs_server(service_time="10ms"))
+    row = compare_runs(a, b, noise_threshold=0.10).rows[0]
+    assert len(row.a_runs) == len(row.b_runs) == 2
+    outcome = gates.check_results(b, [], baseline=a, compare_metrics=("p50", "p99", "throughput_rps"))
+    checks = {c.name.removeprefix("baseline "): c for c in outcome.checks}
+    for metric in ("p50", "p99", "throughput_rps"):
+        m, c = row.metrics[metric], checks[metric]
+        assert (c.delta.a, c.delta.b, c.delta.ci) == (m.a, m.b, m.ci)
+        assert c.mark == MARK[m.verdict]
+    assert row.metrics["p50"].verdict == "worse" and row.metrics["p50"].rel_change > 0.3
+    tp = row.metrics["throughput_rps"]  # 1 whole window per run: no interval, judged on twice the threshold
+    assert tp.ci is None and "too few whole windows" in tp.note and tp.verdict == "worse"
+    assert outcome.exit_status == 1
