@@ -86,11 +86,17 @@ class RunConfig:
     def label_text(self) -> str:
         """A short human name for this configuration, e.g. 'numeric b=8 row c=4'."""
         load = f"c={self.concurrency}" if self.mode == "closed" else f"r={_num(self.rate_rps)}/s"
-        return f"{self.kind} b={self.batch_size} {self.format} {load}"
+        return f"{self.kind} b={self.batch_size} {self.encoding} {load}"
+
+    @property
+    def encoding(self) -> str:
+        """How requests were encoded: the JSON format for REST ('row', 'columnar'), 'grpc' for gRPC."""
+        return "grpc" if self.protocol == "grpc" else self.format
 
     def config_key(self) -> tuple[str, str, int, str]:
-        """What identifies a payload configuration, independent of the load level."""
-        return (self.model, self.kind, self.batch_size, self.format)
+        """What identifies a payload configuration, independent of the load level (the protocol is
+        part of it: a gRPC run and a REST run of one payload are two configurations)."""
+        return (self.model, self.kind, self.batch_size, self.encoding)
 
 
 @dataclass(frozen=True, slots=True)

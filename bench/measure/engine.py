@@ -104,7 +104,12 @@ class Engine(Protocol):
 
 def make_engine(name: str, target: Target, max_connections: int = 0) -> Engine:
     """`max_connections` caps the aiohttp connector (0 = no cap); the fast engine opens at most one
-    connection per request in flight, which the driver already bounds."""
+    connection per request in flight, which the driver already bounds. "grpc" speaks TF Serving's
+    gRPC API (target.url is grpc://HOST:PORT, bodies are serialized PredictRequests)."""
+    if name == "grpc":
+        from tfsbench.bench.measure.engine_grpc import GrpcEngine
+
+        return GrpcEngine(target)
     if name == "aiohttp":
         from tfsbench.bench.measure.engine_aiohttp import AiohttpEngine
 
@@ -196,7 +201,13 @@ def model_url(url: str, model: str, version: int | None = None, label: str | Non
 
 
 def predict_url(config: Any) -> str:
-    """The :predict URL of a RunConfig (shared by the engines, preflight and the Locust users)."""
+    """The :predict URL of a RunConfig (shared by the engines, preflight and the Locust users);
+    for gRPC runs the channel address URL itself (grpc://HOST:PORT: the model is in each request)."""
+    if getattr(config, "protocol", "rest") == "grpc":
+        from tfsbench.bench.measure.engine_grpc import check_grpc_url
+
+        check_grpc_url(config.url)
+        return config.url
     return model_url(config.url, config.model, config.version, config.label) + ":predict"
 
 

@@ -135,6 +135,10 @@ def probe(config: Any, body: bytes, headers: Mapping[str, str] | None = None) ->
 def preflight_and_pool(config: Any, headers: Mapping[str, str] | None = None) -> tuple[dict[str, Any], Any]:
     """Check the target, build the body pool (from the fetched signature for --kind auto), send one
     body. Returns (target info for the result's environment, the pool to run with)."""
+    if getattr(config, "protocol", "rest") == "grpc":
+        from tfsbench.bench.measure import preflight_grpc
+
+        return preflight_grpc.preflight_and_pool(config, headers)
     from tfsbench.bench.measure.runner import build_pool_for, check_config
 
     check_config(config)
@@ -160,6 +164,10 @@ def preflight(config: Any, headers: Mapping[str, str] | None = None) -> Mapping[
 
 def fetch_metadata_for(config: Any, headers: Mapping[str, str] | None = None) -> Any:
     """The model's parsed signature metadata (tfsbench.payloads.signature.ModelMetadata)."""
+    if getattr(config, "protocol", "rest") == "grpc":
+        from tfsbench.bench.measure import preflight_grpc
+
+        return preflight_grpc.fetch_metadata(config, headers)
     from tfsbench.payloads.metadata_fetch import fetch_metadata
 
     return fetch_metadata(config.url, config.model, config.version, config.label,

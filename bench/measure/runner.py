@@ -83,7 +83,17 @@ class ConstantPool:
 
 def check_config(config: RunConfig) -> None:
     """Everything that can be wrong with a RunConfig, as one InputError line, before any load."""
-    check_url(config.url)
+    protocol = getattr(config, "protocol", "rest")
+    if protocol == "grpc":
+        from tfsbench.bench.measure.engine_grpc import check_grpc_url
+
+        check_grpc_url(config.url)
+        if config.engine != "grpc":
+            raise InputError(f"--protocol grpc sends with the grpc engine, not --engine {config.engine}")
+    elif protocol != "rest":
+        raise InputError(f"--protocol must be rest or grpc, got {protocol!r}")
+    else:
+        check_url(config.url)
     if not config.model:
         raise InputError("--model must name a model")
     if config.version is not None and config.label is not None:
@@ -94,7 +104,7 @@ def check_config(config: RunConfig) -> None:
         raise InputError(f"--batch-size must be an integer >= 1, got {config.batch_size!r}")
     if config.format not in ("row", "columnar"):
         raise InputError(f"--format must be row or columnar, got {config.format!r}")
-    if config.engine not in ENGINES:
+    if protocol == "rest" and config.engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {config.engine!r}")
     if not isinstance(config.processes, int) or not 1 <= config.processes <= 256:
         raise InputError(f"--processes must be 1..256, got {config.processes!r}")
@@ -213,6 +223,10 @@ def build_pool_for(config: RunConfig, metadata: Any = None) -> Any:
         text = config.extra.get("body", DEFAULT_CONSTANT_BODY)
         body = text.encode() if isinstance(text, str) else bytes(text)
         return ConstantPool((body,))
+    if getattr(config, "protocol", "rest") == "grpc":
+        from tfsbench.bench.measure.engine_grpc import build_grpc_pool_for
+
+        return build_grpc_pool_for(config, metadata)
     from tfsbench.payloads.pool import build_pool
 
     if metadata is None and config.kind == "auto":

@@ -419,6 +419,8 @@ class Window:
         self.every_s = float(extra.get("server_metrics_window_s") or 0.0)
         self.scrapes: list[Scrape] = []
         self.enabled = setting not in ("off", "", None, False)
+        if getattr(config, "protocol", "rest") == "grpc" and not re.match(r"^https?://", str(setting)):
+            self.enabled = False  # a gRPC address has no metrics page: scrape only a full http(s) URL
         self._start_at = start_at
         self._warmup_s = float(getattr(config, "warmup_s", 0.0) or 0.0)
         self._done = threading.Event()

@@ -19,7 +19,7 @@ from tfsbench.payloads.errors import InputError
 SWEEP_KEYS: tuple[str, ...] = (
     "url", "model", "version", "label", "signature", "kinds", "batch_sizes", "formats", "concurrency",
     "rates", "arrival", "duration", "warmup", "requests", "engine", "processes", "timeout", "seed",
-    "max_inflight", "pool_size", "out", "headers",
+    "max_inflight", "pool_size", "out", "headers", "protocol", "numeric_form",
 )
 TOP_KEYS: tuple[str, ...] = ("sweep", "payload", "check")
 CHECK_KEYS: tuple[str, ...] = ("thresholds",)
@@ -116,7 +116,14 @@ def parse_sweep_doc(doc: Mapping[str, Any], source: str, *, from_flags: Sequence
         if required not in sw:
             raise InputError(f"missing --{required.replace('_', '-')} (or {required!r} in a --config file's [sweep] table)"
                              if not path else f"{source} [sweep]: missing required key {required!r}")
-    url = validate_url(cf.as_str(sw["url"], where("url")), where("url"))
+    protocol = check_choice(sw.get("protocol", "rest"), ("rest", "grpc"), where("protocol"))
+    if protocol == "grpc":
+        from tfsbench.bench.measure.engine_grpc import check_grpc_url
+
+        url = cf.as_str(sw["url"], where("url")).strip()
+        check_grpc_url(url)
+    else:
+        url = validate_url(cf.as_str(sw["url"], where("url")), where("url"))
     model = cf.as_str(sw["model"], where("model"))
     kinds = tuple(check_choice(k, KINDS, where("kinds")) for k in cf.as_list(sw["kinds"], where("kinds")))
     batch_sizes = tuple(cf.as_positive_int(b, where("batch_sizes"))
@@ -177,7 +184,7 @@ def _base_config(sw: Mapping[str, Any], source: str, where: Callable[[str], str]
     duration_s, requests_limit, warmup_s = _bounds(sw, where)
     version, label = _version_or_label(sw, source, where)
     open_loop = bool(levels.rates)
-    return RunConfig(
+    base = RunConfig(
         url=first.url,
         model=first.model,
         kind=first.kind,
@@ -200,6 +207,12 @@ def _base_config(sw: Mapping[str, Any], source: str, where: Callable[[str], str]
         max_inflight=cf.as_positive_int(sw["max_inflight"], where("max_inflight")) if "max_inflight" in sw else None,
         pool_size=cf.as_positive_int(sw.get("pool_size", 64), where("pool_size")),
     )
+    if sw.get("protocol", "rest") == "grpc" or "numeric_form" in sw:
+        from tfsbench.bench.measure.engine_grpc import grpc_config
+
+        form = check_choice(sw.get("numeric_form", "content"), ("content", "val"), where("numeric_form"))
+        base = grpc_config(base, sw.get("protocol", "rest"), form)
+    return base
 
 
 def _headers(sw: Mapping[str, Any], source: str) -> dict[str, str]:

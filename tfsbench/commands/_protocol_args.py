@@ -21,9 +21,7 @@ def add_protocol_arguments(group: Any) -> None:
 
 
 def quiet_grpc_logs() -> None:
-    """gRPC core prints its own log lines on stderr (a failed bind, a refused connect) next to ours;
-    the CLI reports those conditions itself in one line. Set before grpc starts; a user's own
-    GRPC_VERBOSITY wins."""
+    """See tfsbench.bench.measure.engine_grpc.quiet_grpc_logs (kept light: no grpc import here)."""
     import os
 
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
@@ -47,3 +45,25 @@ def protocol_from_args(args: argparse.Namespace) -> tuple[str, str, dict[str, An
         raise InputError("--gzip is HTTP's Content-Encoding; it does not apply to --protocol grpc")
     extra = {"numeric_form": args.numeric_form} if args.numeric_form != "content" else {}
     return protocol, "grpc", extra
+
+
+def rest_or_grpc_url(text: str) -> str:
+    """argparse type of --url where gRPC is possible: grpc://HOST:PORT (grpcs:// for TLS) or http(s)."""
+    if text.strip().lower().startswith(("grpc://", "grpcs://")):
+        from tfsbench.bench.measure.engine_grpc import check_grpc_url
+
+        try:
+            check_grpc_url(text.strip())
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("--url ")) from None
+        return text.strip()
+    from tfsbench.bench.args import url
+
+    return url(text)
+
+
+def grpc_base(base: Any, protocol: str | None, numeric_form: str | None) -> Any:
+    """See tfsbench.bench.measure.engine_grpc.grpc_config."""
+    from tfsbench.bench.measure.engine_grpc import grpc_config
+
+    return grpc_config(base, protocol, numeric_form)

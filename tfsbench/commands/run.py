@@ -17,6 +17,7 @@ from tfsbench.bench.args import EXIT_INTERRUPTED, duration, duration_or_zero, po
 from tfsbench.bench.interrupt import StopEvent, stop_on_signals
 from tfsbench.commands import Subparsers
 from tfsbench.commands._payload_args import add_payload_arguments, payload_spec_from_args
+from tfsbench.commands._protocol_args import add_protocol_arguments, protocol_from_args
 from tfsbench.payloads.errors import InputError
 
 
@@ -30,6 +31,7 @@ def register(sub: Subparsers) -> None:
     t = p.add_argument_group("target")
     t.add_argument("--url", required=True, help="TF Serving REST base URL, e.g. http://127.0.0.1:8501")
     t.add_argument("--model", required=True, help="model name")
+    add_protocol_arguments(t)
     v = t.add_mutually_exclusive_group()
     v.add_argument("--version", type=positive_int, default=None, metavar="N", help="model version (default latest)")
     v.add_argument("--label", default=None, metavar="L", help="model version label")
@@ -92,7 +94,9 @@ def build_config(args: argparse.Namespace) -> Any:
     from tfsbench.bench.measure.runner import check_config, payload_extra
     from tfsbench.bench.results import RunConfig
 
-    check_url(args.url)
+    protocol, engine, extra = protocol_from_args(args)
+    if protocol == "rest":
+        check_url(args.url)
     spec = payload_spec_from_args(args)
     until_stable = args.duration is None and args.requests is None
     duration = args.duration if args.duration is not None else (args.max_duration if until_stable else None)
@@ -100,12 +104,13 @@ def build_config(args: argparse.Namespace) -> Any:
     open_loop = args.rate is not None
     config = RunConfig(
         url=args.url.rstrip("/"), model=args.model, kind=spec.kind, batch_size=spec.batch_size, format=spec.format,
-        mode="open" if open_loop else "closed", engine=args.engine, version=args.version, label=args.label,
+        mode="open" if open_loop else "closed", engine=engine, version=args.version, label=args.label,
         signature=args.signature, concurrency=args.concurrency, rate_rps=args.rate,
         arrival=args.arrival if open_loop else None, duration_s=duration,
         warmup_s=args.max_warmup if warmup_auto else args.warmup, until_stable=until_stable, warmup_auto=warmup_auto,
         requests_limit=args.requests, processes=args.processes, seed=spec.seed, timeout_s=args.timeout,
-        max_inflight=args.max_inflight, pool_size=args.pool_size, extra={"payload": payload_extra(spec), **_engine_extra(args)},
+        max_inflight=args.max_inflight, pool_size=args.pool_size, extra={"payload": payload_extra(spec), **_engine_extra(args), **extra},
+        protocol=protocol,
     )
     check_config(config)
     return config
@@ -149,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     # Preflight first, so that bad input (an unreachable URL, an unknown model, a rejected payload)
     # is one line on stderr; the announcement comes before any load is sent.
     info, pool = preflight_and_pool(config, headers)
-    err.print(f"target: POST {predict_url(config)}")
+    err.print(f"target: gRPC Predict at {config.url}" if config.protocol == "grpc" else f"target: POST {predict_url(config)}")
     warm = (f"until throughput settles (at most {format_duration(config.warmup_s)})" if config.warmup_auto
             else format_duration(config.warmup_s))
     err.print(f"load:   {config.label_text()}; {load}; warmup {warm}, then {bound}; "

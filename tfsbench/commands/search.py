@@ -57,7 +57,7 @@ def build_base(args: argparse.Namespace) -> Any:
     if args.lo is not None and args.hi is not None and args.lo >= args.hi:
         raise InputError(f"--lo {args.lo:g} must be below --hi {args.hi:g}")
     base = RunConfig(
-        url=parse_url(args.url), model=args.model, kind=getattr(args, "kind", "numeric"),
+        url=args.url if getattr(args, "protocol", None) == "grpc" else parse_url(args.url), model=args.model, kind=getattr(args, "kind", "numeric"),
         batch_size=getattr(args, "batch_size", 1), format=getattr(args, "format", "row"), mode="open",
         engine=args.engine or "fast", version=args.version, label=args.label,
         signature=getattr(args, "signature", None), rate_rps=args.lo or 1.0, arrival=args.arrival,
@@ -65,7 +65,10 @@ def build_base(args: argparse.Namespace) -> Any:
         processes=args.processes or 1, seed=getattr(args, "seed", 0), timeout_s=args.timeout or 30.0,
         max_inflight=args.max_inflight, pool_size=getattr(args, "pool_size", 64),
     )
-    return with_payload_options(base, args)
+    from tfsbench.commands._protocol_args import grpc_base
+
+    return with_payload_options(grpc_base(base, getattr(args, "protocol", None), getattr(args, "numeric_form", None)),
+                                args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -34,6 +34,9 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--pin", action="store_true",
                    help="pin the target to one CPU and each client to another (sched_setaffinity); off by "
                         "default: on a shared machine it lowers rates without steadying the ratios")
+    p.add_argument("--protocol", choices=("rest", "grpc"), default="rest",
+                   help="grpc: the grpc engine vs a bare grpcio asyncio loop against `tfsbench serve --grpc-port` "
+                        "(--connections = requests in flight), then its open loop at half its ceiling (default rest)")
     p.add_argument("--out", type=Path, help="write the JSON result here")
     p.set_defaults(func=run)
 
@@ -46,11 +49,37 @@ def run(args: argparse.Namespace) -> int:
         from tfsbench.payloads.errors import InputError
 
         raise InputError(f"--out {args.out} is a directory; give a file name")
+    if args.protocol == "grpc":
+        return _run_grpc(args)
     result = run_selfbench(args.duration, args.connections, tools=args.tools, rounds=args.rounds,
                            prefer_target=args.target, pin=args.pin)
     print_table(result)
     if args.out is not None:
         write_json_atomic(args.out, result.to_dict())
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _run_grpc(args: argparse.Namespace) -> int:
+    from tfsbench.bench.measure.engine_grpc import quiet_grpc_logs
+    from tfsbench.bench.orchestrate.selfbench_grpc import measure
+    from tfsbench.bench.results import write_json_atomic
+
+    quiet_grpc_logs()
+    doc = measure(args.duration, args.rounds, args.connections, pin=args.pin)
+    bare = " ".join(f"{b['rps']:,.0f}" for b in doc["bare_rounds"])
+    engine = " ".join(f"{e['rps']:,.0f}" for e in doc["engine_rounds"])
+    print(f"selfbench gRPC: {doc['concurrency']} in flight, {args.duration:g} s each; target {doc['target']}")
+    print(f"  bare grpcio loop: {bare} req/s; grpc engine: {engine} req/s")
+    ratio = doc["engine_over_bare_median"]
+    print(f"grpc/bare: {ratio:.2f}x  (target >= 0.9: {'met' if ratio >= 0.9 else 'NOT met'})")
+    ol = doc["open_loop"]
+    off = abs(ol["achieved_over_offered"] - 1)
+    print(f"open loop at half the ceiling: {ol['offered_rps']:,} offered, {ol['achieved_rps']:,} achieved "
+          f"(off by {off:.2%}; target <= 1%: {'met' if off <= 0.01 else 'NOT met'})")
+    print(f"pinning: {doc['pinning']}")
+    if args.out is not None:
+        write_json_atomic(args.out, doc)
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -17,9 +17,9 @@ from tfsbench.bench.args import (
     non_negative_int,
     positive_float,
     positive_int,
-    url,
 )
 from tfsbench.commands import Subparsers
+from tfsbench.commands._protocol_args import rest_or_grpc_url
 from tfsbench.payloads.errors import InputError
 
 KINDS = ("text", "image", "numeric", "auto")
@@ -29,7 +29,12 @@ ENGINES = ("fast", "aiohttp")
 
 def add_target_arguments(p: argparse.ArgumentParser, *, required: bool, kind_template: bool = False) -> None:
     g = p.add_argument_group("target")
-    g.add_argument("--url", required=required, type=url, help="TF Serving REST base URL, e.g. http://127.0.0.1:8501")
+    g.add_argument("--url", required=required, type=rest_or_grpc_url,
+                   help="TF Serving REST base URL, e.g. http://127.0.0.1:8501 (gRPC: grpc://127.0.0.1:8500)")
+    g.add_argument("--protocol", choices=("rest", "grpc"),
+                   help="rest (JSON) or grpc (PredictionService, protobuf; --url grpc://HOST:8500) (default rest)")
+    g.add_argument("--numeric-form", choices=("content", "val"),
+                   help="gRPC numbers as tensor_content or float_val/int_val... (default content)")
     g.add_argument("--model", required=required,
                    help="model name; '{kind}' is replaced by each payload kind (the demo models are named by kind)"
                    if kind_template else "model name")
@@ -94,7 +99,7 @@ def register(sub: Subparsers) -> None:
 
 _FLAG_KEYS = ("url", "model", "version", "label", "signature", "kinds", "batch_sizes", "formats", "concurrency",
               "rates", "arrival", "requests", "duration", "warmup", "engine", "processes", "timeout", "seed",
-              "max_inflight", "pool_size")
+              "max_inflight", "pool_size", "protocol", "numeric_form")
 # Payload flags that are grid or run settings in a sweep: flag dest -> [sweep] key.
 _PAYLOAD_TO_SWEEP = {"kind": "kinds", "batch_size": "batch_sizes", "format": "formats", "seed": "seed",
                      "signature": "signature", "pool_size": "pool_size"}
