@@ -48,11 +48,15 @@ def register(sub: Subparsers) -> None:
 
 def _write_out(path: str, body: bytes) -> None:
     """Atomically into a regular file; straight into a device or pipe (--out /dev/stdout)."""
+    import errno
+    import os
     from pathlib import Path
 
     from tfsbench.bench.results import write_bytes_atomic
 
     target = Path(path)
+    if not target.parent.is_dir():  # like open(): no folders created on the way
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(target.parent))
     if target.exists() and not target.is_file():
         with open(target, "wb") as fh:
             fh.write(body)
