@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from tfsbench.payloads.credentials import refuse_userinfo
 from tfsbench.payloads.errors import InputError
 
 KINDS: tuple[str, ...] = ("auto", "text", "image", "numeric")
@@ -32,7 +33,7 @@ class OptionSpec:
     help: str
     choices: tuple[str, ...] | None = None
     required: bool = False
-    group: str = "payload"  # payload | gates | shape | output
+    group: str = "payload"  # payload | gates | shape | output | auth (never in the web UI)
 
     @property
     def dest(self) -> str:
@@ -69,6 +70,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("--shape-spike-s", 10.0, "spike: seconds the spike lasts", group="shape"),
     OptionSpec("--shape-p99-ms", 100.0, "knee: stop at the first step whose p99 exceeds this many ms", group="shape"),
     OptionSpec("--tfs-result", "", "write a tfsbench run-result JSON file here when the run ends", group="output"),
+    OptionSpec("--header", (), "extra HTTP header on every request, 'NAME: VALUE' (repeatable), e.g. "
+               "'Authorization: Bearer x'; never shown in or settable from the web UI", group="auth"),
 )
 
 OPTION_BY_DEST: Mapping[str, OptionSpec] = {o.dest: o for o in OPTIONS}
@@ -91,6 +94,7 @@ class UserConfig:
     text_words: tuple[int, int] = (8, 32)
     seed: int = 0
     timeout_s: float = 30.0
+    headers: tuple[tuple[str, str], ...] = ()  # --header, in order
 
     def predict_path(self) -> str:
         """`/v1/models/M[/versions/V|/labels/L]:predict`."""
@@ -213,6 +217,14 @@ def _pair(opts: Any, dest: str, sep_re: str, example: str) -> tuple[int, int]:
     return a, b
 
 
+def _headers(opts: Any) -> tuple[tuple[str, str], ...]:
+    from tfsbench.bench.measure.engine import header_dict
+
+    value = _get(opts, "header")
+    items = [value] if isinstance(value, str) else list(value or ())
+    return tuple(header_dict([str(v) for v in items if str(v).strip()]).items())
+
+
 def user_config(opts: Any) -> UserConfig:
     """Parse and check the payload options (argparse Namespace, Locust parsed_options or a dict)."""
     model = str(_get(opts, "model"))
@@ -248,6 +260,7 @@ def user_config(opts: Any) -> UserConfig:
         text_words=text_words,
         seed=_int(opts, "seed", minimum=0),
         timeout_s=_positive(opts, "request_timeout"),
+        headers=_headers(opts),
     )
 
 
@@ -286,6 +299,7 @@ def check_host(host: str | None) -> str:
     text = (host or "").strip()
     if not text:
         raise InputError("--host: the target URL is required, e.g. http://127.0.0.1:8501")
+    refuse_userinfo(text, "--host")
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"--host: {text!r} is not an http(s) URL such as http://127.0.0.1:8501")

@@ -52,6 +52,16 @@ def interruption(environment: Any, state: Any) -> str | None:
     return None
 
 
+def _recordable(cfg: Any) -> dict[str, Any] | None:
+    """The user config as written to files: --header values (tokens) never leave the process; their
+    names say which headers were sent."""
+    if cfg is None:
+        return None
+    doc = dataclasses.asdict(cfg)
+    doc["headers"] = [name for name, _ in getattr(cfg, "headers", ())]
+    return doc
+
+
 def sidecar(environment: Any, state: Any) -> dict[str, Any]:
     """Everything export needs that Locust's CSV files do not carry."""
     stats = environment.runner.stats
@@ -64,7 +74,7 @@ def sidecar(environment: Any, state: Any) -> dict[str, Any]:
         "type": SIDECAR_TYPE,
         "version": SIDECAR_VERSION,
         "host": state.host or environment.host or "",
-        "user_config": dataclasses.asdict(cfg) if cfg is not None else None,
+        "user_config": _recordable(cfg),
         "user_classes": sorted(u.__name__ for u in environment.user_classes),
         "started_at": state.started_at,
         "ended_at": ended,

@@ -47,8 +47,8 @@ def _error_text(body: bytes) -> str:
     return body[:200].decode("utf-8", "replace").strip()
 
 
-def _get(url: str, timeout_s: float) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, headers={"Accept": "application/json"})
+def _get(url: str, timeout_s: float, headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, headers={"Accept": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - http(s) only, checked
             return resp.status, resp.read()
@@ -60,7 +60,7 @@ def preflight(host: str, cfg: UserConfig, timeout_s: float = PREFLIGHT_TIMEOUT_S
     """Raise InputError unless `host` answers and knows the model (and version/label)."""
     url = host.rstrip("/") + cfg.model_path()
     try:
-        status, body = _get(url, timeout_s)
+        status, body = _get(url, timeout_s, dict(cfg.headers))
     except urllib.error.URLError as exc:
         reason = getattr(exc, "reason", exc)
         raise InputError(f"--host: cannot reach {host} ({reason})") from None
@@ -87,7 +87,8 @@ def build_bodies(host: str, cfg: UserConfig, kind: str) -> Bodies:
     if kind == "auto":
         from tfsbench.payloads.metadata_fetch import fetch_metadata
 
-        metadata = fetch_metadata(host, cfg.model, version=cfg.version, label=cfg.label, timeout_s=10)
+        metadata = fetch_metadata(host, cfg.model, version=cfg.version, label=cfg.label, timeout_s=10,
+                                  headers=dict(cfg.headers))
     spec = PayloadSpec(
         kind=kind,
         batch_size=cfg.batch_size,
@@ -102,7 +103,7 @@ def build_bodies(host: str, cfg: UserConfig, kind: str) -> Bodies:
     bodies = tuple(bytes(b) for b in pool.bodies)
     wire = tuple(int(n) for n in pool.wire_bytes)
     raw = tuple(int(n) for n in pool.raw_bytes)
-    headers = dict(pool.headers)
+    headers = {**dict(pool.headers), **dict(cfg.headers)}
     return Bodies(
         kind=kind,
         name=pool.name or request_name(kind, cfg.batch_size, cfg.format),

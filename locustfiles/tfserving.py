@@ -220,6 +220,8 @@ def _add_arguments(parser: Any, **_: Any) -> None:
             "help": opt.help,
             "include_in_web_ui": opt.group in ("payload", "shape"),
         }
+        if opt.group == "auth":  # repeatable; secrets stay out of the web UI (webui refuses them too)
+            kwargs.update(action="append", default=[])
         if opt.choices:
             kwargs["choices"] = opt.choices
         if opt.group in ("payload", "shape"):

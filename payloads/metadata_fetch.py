@@ -9,6 +9,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 from tfsbench.payloads.credentials import refuse_userinfo
@@ -52,10 +53,12 @@ def fetch_metadata(
     version: int | None = None,
     label: str | None = None,
     timeout_s: float = 10,
+    headers: Mapping[str, str] | None = None,
 ) -> ModelMetadata:
-    """The parsed metadata, or InputError in one line (unreachable host, HTTP error with TF's message)."""
+    """The parsed metadata, or InputError in one line (unreachable host, HTTP error with TF's message).
+    `headers` (e.g. Authorization from --header) are sent with the request."""
     target = metadata_url(url, model, version, label)
-    request = urllib.request.Request(target, headers={"Accept": "application/json"})
+    request = urllib.request.Request(target, headers={"Accept": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             body = response.read(MAX_METADATA_BYTES + 1)

@@ -1,4 +1,5 @@
-"""`doctor --header`: a model behind an endpoint that needs a token can be checked.
+"""`--header` for doctor and the Locust users: a model behind an endpoint that needs a token can be
+checked and load-tested, and the token is never written anywhere.
 
 The embedded target (CORS on, as a browser app's endpoint would be) sits behind a small real HTTP
 proxy (stdlib, loopback, port 0) that answers 401 without `Authorization: Bearer t0ken` and forwards
@@ -9,13 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from tfsbench.doctor import checklist as doctor
@@ -102,3 +109,55 @@ def test_cli_header_flag_and_bad_header(cors_url: str) -> None:
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         assert cli.main(["doctor", "--url", cors_url, "--model", "numeric", "--header", "no colon here"]) == 2
     assert "--header must look like 'Name: value'" in err.getvalue()
+
+
+# ---- Locust users ---------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _locust(args: list[str], tmp_path: Path, name: str) -> tuple[int, str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    log = tmp_path / f"{name}.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "tfserving.py"),
+                                 *args], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = proc.wait(timeout=90)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+    return code, log.read_text()
+
+
+def test_locust_users_send_the_header_and_never_record_it(cors_url: str, tmp_path: Path) -> None:
+    with auth_proxy(cors_url) as url:
+        base = ["--headless", "-H", url, "--model", "numeric", "--kind", "numeric", "-u", "2", "-r", "10",
+                "-t", "2s", "--only-summary", "--web-host", "127.0.0.1"]
+        code, log = _locust(base, tmp_path, "without")
+        assert code == 2 and "HTTP 401" in log, log[-2000:]
+        out = tmp_path / "result.json"
+        code, log = _locust(base + ["--header", f"Authorization: {TOKEN}", "--tfs-result", str(out),
+                                    "--csv", str(tmp_path / "run")], tmp_path, "with")
+    assert code == 0, log[-2000:]
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["ok"] > 0 and summary["errors"] == {}, summary
+    written = "".join(p.read_text(errors="replace") for p in tmp_path.iterdir() if p.is_file())
+    assert "t0ken" not in written, "the token was written to a file or the log"
+
+
+def test_locust_options_parse_headers_and_refuse_credentials_in_the_host() -> None:
+    from tfsbench.locustfiles import config as options
+    from tfsbench.locustfiles.webui import refused_fields
+    from tfsbench.payloads.errors import InputError
+
+    cfg = options.user_config({"model": "numeric", "header": ["Authorization: Bearer x", "X-Team: a"]})
+    assert cfg.headers == (("Authorization", "Bearer x"), ("X-Team", "a"))
+    with pytest.raises(InputError, match="--header must look like"):
+        options.user_config({"model": "numeric", "header": ["nocolon"]})
+    with pytest.raises(InputError, match="--host must not contain a user name or password") as info:
+        options.check_host("http://user:pw123@127.0.0.1:8501")
+    assert "pw123" not in str(info.value)
+    assert refused_fields({"header": [], "model": ""}, ["header", "model"]) == ["header"]  # not from the web UI
