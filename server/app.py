@@ -8,6 +8,10 @@ decoded by `tfsbench.payloads.codec`, the project's one implementation of TF Ser
 It is built on aiohttp's low-level server (one handler, our own routing) because the target must
 stay out of the way when the suite benchmarks its own engines: no router, no middlewares, no access
 log, precomputed status/metadata bodies, orjson.
+
+One request must not freeze it (docs/safety.md): heavy bodies are decoded in worker processes and
+models run in worker threads (server/offload.py), work per request is capped (instances, tensor
+elements, image pixels), and slow or idle connections are closed (server/connections.py).
 """
 
 from __future__ import annotations
@@ -25,14 +29,17 @@ from urllib.parse import unquote
 import numpy as np
 import orjson
 from aiohttp import web
-from tfsbench.payloads.codec import CodecError, decode_request, encode_response, parse_json
+from tfsbench.payloads.codec import CodecError, encode_response, parse_json
 from tfsbench.payloads.signature import DEFAULT_SIGNATURE
 from tfsbench.server.batching import BatchScheduler
+from tfsbench.server.connections import GuardedServer
 from tfsbench.server.faults import FaultDecision, FaultInjector
 from tfsbench.server.metrics import ServerMetrics
 from tfsbench.server.models import ModelInputError
+from tfsbench.server.offload import Offload, is_light
 from tfsbench.server.options import ServerOptions
 from tfsbench.server.registry import CODE_FOR_HTTP, ModelRegistry, Servable, ServingError
+from tfsbench.server.timer import PreciseTimer
 
 METRICS_PATH = "/monitoring/prometheus/metrics"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -48,8 +55,11 @@ _STATUS_RE = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
     re.IGNORECASE,
 )
-_ORIGIN_RE = re.compile(r"https?://")
+# TF Serving searches the Origin for "https?://" anywhere (so "xhttp://x" passes); we anchor it:
+# scheme, host (name, IPv4 or [IPv6]) and an optional port, nothing else.
+_ORIGIN_RE = re.compile(r"https?://(?:[A-Za-z0-9\-._~%]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 _INT64_MAX = 2**63 - 1
+_INT64_MAX_DIGITS = len(str(_INT64_MAX))
 
 # libevent's evhttp_send_error page: what TF Serving answers outside /v1/.
 _NOT_FOUND_HTML = (
@@ -82,9 +92,12 @@ class _Route:
 def _version(text: str | None) -> int | None:
     if not text:
         return None
-    value = int(text)
-    if value > _INT64_MAX:
-        raise ServingError("INVALID_ARGUMENT", f"Failed to convert version: {text} to numeric.")
+    # Python refuses int() of more than 4300 digits with its own message; TF answers 400.
+    digits = text.lstrip("0") or "0"
+    if len(digits) > _INT64_MAX_DIGITS or int(digits) > _INT64_MAX:
+        shown = text if len(text) <= 40 else f"{text[:20]}...({len(text)} digits)"
+        raise ServingError("INVALID_ARGUMENT", f"Failed to convert version: {shown} to numeric.")
+    value = int(digits)
     return value
 
 
@@ -102,7 +115,9 @@ class TargetApp:
     def __init__(self, registry: ModelRegistry, options: ServerOptions) -> None:
         self.registry = registry
         self.options = options
-        self.metrics = ServerMetrics()
+        self.metrics = ServerMetrics(known_models=registry.model_names)
+        self.offload = Offload()
+        self.timer = PreciseTimer()
         self._rng = random.Random(options.seed)
         self._json_headers = {"Content-Type": "application/json"}
         if options.enable_cors:
@@ -130,6 +145,8 @@ class TargetApp:
             try:
                 return await self._v1(request, path)
             except ServingError as exc:
+                if exc.close_after:
+                    return await self._error_and_close(request, exc)
                 return self._error(exc)
             except (asyncio.CancelledError, ConnectionError):
                 raise
@@ -141,6 +158,17 @@ class TargetApp:
 
     def _error(self, exc: ServingError) -> web.Response:
         return web.Response(status=exc.http_status, body=error_body(exc.message), headers=self._json_headers)
+
+    async def _error_and_close(self, request: web.BaseRequest, exc: ServingError) -> web.StreamResponse:
+        """Send the error, then drop the connection (its request was never fully read)."""
+        response = web.StreamResponse(status=exc.http_status, headers={**self._json_headers, "Connection": "close"})
+        body = error_body(exc.message)
+        response.content_length = len(body)
+        await response.prepare(request)
+        await response.write(body)
+        await response.write_eof()
+        _force_close(request)
+        return response
 
     async def _wait_stall(self) -> None:
         assert self._faults is not None
@@ -154,11 +182,16 @@ class TargetApp:
         method = request.method
         if method == "OPTIONS" and self.options.enable_cors:
             origin = request.headers.get("Origin", "")
-            if not _ORIGIN_RE.search(origin):
+            if not _ORIGIN_RE.fullmatch(origin.strip()):
                 raise ServingError("FAILED_PRECONDITION", "Origin header is missing in CORS preflight")
             return web.Response(status=200, headers=self._json_headers)
         malformed = ServingError("INVALID_ARGUMENT", f"Malformed request: {method} {path}")
         if method == "POST":
+            if not self.options.enable_cors and _cross_site(request):
+                raise ServingError(
+                    "PERMISSION_DENIED",
+                    "Cross-origin POST refused: this server does not enable CORS (serve --enable-cors)",
+                )
             match = _PREDICT_RE.fullmatch(path)
             if match is None:
                 await self._read_body(request)
@@ -204,19 +237,28 @@ class TargetApp:
         chunks: list[bytes] = []
         total = 0
         try:
-            if length is not None:  # the common case: one read of a known, allowed size
-                body = await request.content.readexactly(length) if length else b""
-                return self._maybe_inflate(request, body, model_name)
-            while True:
-                chunk = await request.content.readany()
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > limit:
-                    raise self._too_large(f"more than {limit} bytes", limit, "--max-body-bytes", model_name)
-                chunks.append(chunk)
+            async with asyncio.timeout(self.options.body_timeout_s):
+                if length is not None:  # the common case: one read of a known, allowed size
+                    body = await request.content.readexactly(length) if length else b""
+                    return self._maybe_inflate(request, body, model_name)
+                while True:
+                    chunk = await request.content.readany()
+                    if not chunk:
+                        break
+                    total += len(chunk)
+                    if total > limit:
+                        raise self._too_large(f"more than {limit} bytes", limit, "--max-body-bytes", model_name)
+                    chunks.append(chunk)
         except ServingError:
             raise
+        except TimeoutError:  # half a body: answer 408, then close (handle() sees `close_after`)
+            error = ServingError(
+                "DEADLINE_EXCEEDED",
+                f"Request body not received within {self.options.body_timeout_s:g}s (serve --body-timeout)",
+                http_status=408,
+            )
+            error.close_after = True
+            raise error from None
         except Exception as exc:  # client went away mid-body, bad chunked framing
             _force_close(request)
             raise ServingError("INVALID_ARGUMENT", f"Failed to read request body: {type(exc).__name__}") from None
@@ -280,20 +322,29 @@ class TargetApp:
             try:
                 servable = self.registry.resolve(route.name, route.version, route.label)
             except ServingError:
-                parse_json(body, max_depth=self.options.max_json_depth)  # TF parses JSON before lookup
+                # TF parses JSON before lookup (its syntax errors win over the 404)
+                await self.offload.check_json(body, self.options.max_json_depth)
                 raise
-            decoded = decode_request(
-                body,
-                servable.model.metadata.signatures,
-                default_signature=DEFAULT_SIGNATURE,
-                max_depth=self.options.max_json_depth,
+            opts = self.options
+            kind, value, message = await self.offload.decode(
+                body, servable.model.metadata.signatures, DEFAULT_SIGNATURE, opts.max_json_depth,
+                opts.max_instances, opts.max_elements,
             )
+            if kind == "codec":
+                raise CodecError(message, value)
+            if kind == "limit":
+                raise ServingError("INVALID_ARGUMENT", message)
+            decoded = value
+            inline = is_light(body) and getattr(servable.model, "inline_ok", False)
             if self._threads is not None:
                 async with self._threads:
-                    outputs = await self._run(servable, decoded.signature.name, decoded.inputs)
+                    outputs = await self._run(servable, decoded.signature.name, decoded.inputs, inline)
             else:
-                outputs = await self._run(servable, decoded.signature.name, decoded.inputs)
-            payload = encode_response(outputs, decoded.format)
+                outputs = await self._run(servable, decoded.signature.name, decoded.inputs, inline)
+            if inline:
+                payload = encode_response(outputs, decoded.format)
+            else:
+                payload = await self.offload.call(encode_response, outputs, decoded.format)
         except ServingError as exc:
             self.metrics.count_request(route.name, exc.code)
             return self._error(exc)
@@ -313,19 +364,19 @@ class TargetApp:
         return web.Response(body=payload, headers=self._json_headers)
 
     async def _run(
-        self, servable: Servable, signature_name: str, inputs: Mapping[str, np.ndarray]
+        self, servable: Servable, signature_name: str, inputs: Mapping[str, np.ndarray], inline: bool
     ) -> dict[str, np.ndarray]:
         """The model run under TF Serving's run timeout (DEADLINE_EXCEEDED, HTTP 504)."""
         if not self._timed:
-            return await self._predict(servable, signature_name, inputs)
+            return await self._predict(servable, signature_name, inputs, inline)
         try:
             async with asyncio.timeout(self._timeout_s):
-                return await self._predict(servable, signature_name, inputs)
+                return await self._predict(servable, signature_name, inputs, inline)
         except TimeoutError:
             raise ServingError("DEADLINE_EXCEEDED", "Timed out waiting for notification") from None
 
     async def _predict(
-        self, servable: Servable, signature_name: str, inputs: Mapping[str, np.ndarray]
+        self, servable: Servable, signature_name: str, inputs: Mapping[str, np.ndarray], inline: bool
     ) -> dict[str, np.ndarray]:
         model = servable.model
         batching = self.options.batching
@@ -337,7 +388,7 @@ class TargetApp:
                 if scheduler is None:
                     scheduler = self._schedulers[key] = BatchScheduler(
                         batching,
-                        lambda merged: model.predict(signature_name, merged),
+                        lambda merged: self.offload.call(model.predict, signature_name, merged),
                         self._service_delay if self.options.service_time else None,
                         self.metrics.observe_queuing,
                         self.metrics.count_batch,
@@ -345,19 +396,25 @@ class TargetApp:
                 return await scheduler.submit(inputs, size)
         if self.options.service_time is not None:
             await self._service_delay()
-        return model.predict(signature_name, inputs)
+        if inline:
+            return model.predict(signature_name, inputs)
+        return await self.offload.call(model.predict, signature_name, inputs)
 
     async def _service_delay(self) -> None:
         service = self.options.service_time
         assert service is not None
         delay_s = service.mean_s if service.distribution == "fixed" else self._rng.expovariate(1.0 / service.mean_s)
-        await asyncio.sleep(delay_s)
+        await self.timer.sleep(delay_s)
 
     async def _classify_regress(self, request: web.BaseRequest, route: _Route, body: bytes) -> web.Response:
         """TF Serving's order: parse the Example JSON, resolve the servable, check the signature kind."""
         api = route.verb
         try:
             _check_version_and_label(route)
+            if not is_light(body):  # not served here anyway: check the syntax off the loop, then say so
+                await self.offload.check_json(body, self.options.max_json_depth)
+                self.registry.resolve(route.name, route.version, route.label)
+                raise ServingError("UNIMPLEMENTED", f"{api} signatures are not served by the embedded target")
             doc = parse_json(body, max_depth=self.options.max_json_depth)
             if not isinstance(doc, dict):
                 raise ServingError("INVALID_ARGUMENT", f"JSON Value: {_echo(doc)} Is not object")
@@ -425,6 +482,25 @@ class TargetApp:
     async def close(self) -> None:
         for scheduler in self._schedulers.values():
             await scheduler.close()
+        self.timer.close()
+        self.offload.close()
+
+
+def _cross_site(request: web.BaseRequest) -> bool:
+    """A browser's POST from another origin (CSRF): Origin names another host:port than Host.
+
+    Browsers send `Origin` on every cross-origin POST, including "simple" ones (text/plain, forms)
+    that skip the preflight; curl, the engines and other programs send none and are not affected.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        fetch_site = request.headers.get("Sec-Fetch-Site", "")
+        return fetch_site == "cross-site"
+    origin = origin.strip()
+    if origin == "null" or "://" not in origin:
+        return True  # sandboxed frames, file:// pages
+    host = request.headers.get("Host", "")
+    return origin.split("://", 1)[1].rstrip("/").lower() != host.strip().lower()
 
 
 def _force_close(request: web.BaseRequest) -> None:
@@ -476,5 +552,14 @@ def build_server(registry: ModelRegistry | None = None, options: ServerOptions |
     from tfsbench.server.registry import demo_registry
 
     target = TargetApp(registry or demo_registry(), options or ServerOptions())
-    server = web.Server(target.handle, access_log=None, handler_cancellation=True, auto_decompress=False)
+    opts = target.options
+    server = GuardedServer(
+        target.handle,
+        header_timeout_s=opts.header_timeout_s,
+        max_connections=opts.max_connections,
+        access_log=None,
+        handler_cancellation=True,
+        auto_decompress=False,
+        keepalive_timeout=opts.keepalive_timeout_s,
+    )
     return server, target

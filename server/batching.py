@@ -7,8 +7,8 @@ new batch are refused with UNAVAILABLE (HTTP 503), as SharedBatchScheduler::Sche
 
 One scheduler per (servable, signature). A batch is processed when a batch thread is free and the
 batch is full, or its `batch_timeout_micros` has passed (0: at once). Batch threads are asyncio
-tasks: the per-batch service time is awaited (overlapping across threads), the numpy computation
-runs on the event loop.
+tasks: the per-batch service time is awaited (overlapping across threads), and `compute` is awaited
+too (the server runs the model in its worker threads, off the event loop).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class BatchScheduler:
     def __init__(
         self,
         options: BatchingOptions,
-        compute: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]],
+        compute: Callable[[Mapping[str, np.ndarray]], Awaitable[dict[str, np.ndarray]]],
         service_delay: Callable[[], Awaitable[None]] | None = None,
         on_queued: Callable[[float], None] | None = None,
         on_batch: Callable[[], None] | None = None,
@@ -130,12 +130,12 @@ class BatchScheduler:
                 self._on_batch()
             try:
                 if len(tasks) == 1:
-                    outputs = self._compute(tasks[0].inputs)
+                    outputs = await self._compute(tasks[0].inputs)
                     tasks[0].future.set_result(outputs)
                     return
                 names = list(tasks[0].inputs)
                 merged = {name: np.concatenate([t.inputs[name] for t in tasks], axis=0) for name in names}
-                outputs = self._compute(merged)
+                outputs = await self._compute(merged)
             except Exception as exc:  # one bad input fails its batch, as in TF
                 for task in tasks:
                     if not task.future.done():

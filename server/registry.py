@@ -60,6 +60,7 @@ class ServingError(Exception):
         self.code = code
         self.message = message
         self.http_status = http_status if http_status is not None else HTTP_STATUS.get(code, 500)
+        self.close_after = False  # drop the connection after answering (e.g. a body that never arrived)
 
     @classmethod
     def from_http(cls, http_status: int, message: str) -> ServingError:

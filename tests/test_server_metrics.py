@@ -22,7 +22,7 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     samples = {}
     for line in body.decode().splitlines():
         if not line or line.startswith("#"):
-            assert not line or re.match(r"^# TYPE \S+ (counter|histogram|gauge|untyped)$", line), line
+            assert not line or re.match(r"^# (TYPE \S+ (counter|histogram|gauge|untyped)|HELP \S+ .*)$", line), line
             continue
         match = LINE_RE.match(line)
         assert match, f"unparsable metrics line: {line!r}"
@@ -52,20 +52,24 @@ def test_counts_and_latency_histogram_follow_requests(tfs_server):
     count = ":tensorflow:serving:request_count"
     assert samples[(count, (("model_name", "numeric"), ("status", "OK")))] == 5
     assert samples[(count, (("model_name", "numeric"), ("status", "INVALID_ARGUMENT")))] == 1
-    assert samples[(count, (("model_name", "ghost"), ("status", "NOT_FOUND")))] == 1
+    # Names of models that are not loaded share one bounded label value (issue 13 section 3).
+    assert samples[(count, (("model_name", "(unknown)"), ("status", "NOT_FOUND")))] == 1
+    assert not any(("model_name", "ghost") in lab for _, lab in samples)
 
-    labels = (("model_name", "numeric"), ("API", "predict"), ("entrypoint", "REST"))
+    labels = (("API", "predict"), ("entrypoint", "REST"), ("model_name", "numeric"))  # sorted by prometheus_client
     hist = ":tensorflow:serving:request_latency"
     # REST records latency only for successful requests.
     assert samples[(hist + "_count", labels)] == 5
     assert samples[(hist + "_sum", labels)] > 0
-    buckets = [(labels_ + (), v) for (name, labels_), v in samples.items() if name == hist + "_bucket" and labels_[:3] == labels]
+    buckets = [(labels_, v) for (name, labels_), v in samples.items()
+               if name == hist + "_bucket" and tuple(x for x in labels_ if x[0] != "le") == labels]
     assert len(buckets) == 34  # 33 finite bounds + "+Inf"
     values = [v for _, v in buckets]
     assert values == sorted(values), "buckets must be cumulative"
-    assert buckets[-1][0][-1] == ("le", "+Inf") and values[-1] == 5
-    assert buckets[0][0][-1] == ("le", "10") and buckets[1][0][-1] == ("le", "18")
-    assert not any(name == hist + "_count" and ("model_name", "ghost") in lab for name, lab in samples)
+    les = [dict(lab)["le"] for lab, _ in buckets]
+    assert les[-1] == "+Inf" and values[-1] == 5
+    assert les[:2] == ["10", "18"]  # TF's bound text (6 significant digits)
+    assert not any(name == hist + "_count" and ("model_name", "(unknown)") in lab for name, lab in samples)
 
 
 def test_counts_increase_between_scrapes(tfs_server):
@@ -79,11 +83,14 @@ def test_counts_increase_between_scrapes(tfs_server):
 
 
 def test_label_values_are_escaped(tfs_server):
-    url = tfs_server()
-    status, _, _ = http_request(url, "POST", '/v1/models/a%22b%5Cc:predict', b'{"instances":[1]}')
-    assert status == 404
+    from tfsbench.server.models import NumericModel
+    from tfsbench.server.registry import ModelRegistry
+
+    url = tfs_server(registry=ModelRegistry({'a"b\\c\nd': {1: NumericModel(1)}}))
+    status, _, _ = http_request(url, "POST", '/v1/models/a%22b%5Cc%0Ad:predict', b'{"instances":[[1,2,3,4]]}')
+    assert status == 200
     body = http_request(url, "GET", PATH)[2].decode()
-    assert 'model_name="a\\"b\\\\c",status="NOT_FOUND"' in body
+    assert 'model_name="a\\"b\\\\c\\nd",status="OK"' in body
     scrape(url)  # still parses
 
 

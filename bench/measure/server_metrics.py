@@ -58,52 +58,34 @@ class Sample:
         return None
 
 
-_SAMPLE_RE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(?P<labels>.*)\})?\s+(?P<rest>\S.*)$")
-_LABEL_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
-_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
-
-
 def _parse_float(text: str) -> float:
+    """A bucket bound as TF Serving and prometheus_client write it ('+Inf', '1e+06', '10')."""
     low = text.lower()
     if low in ("+inf", "inf"):
         return math.inf
     if low == "-inf":
         return -math.inf
-    if low == "nan":
-        return math.nan
     return float(text)
 
 
-def _parse_labels(raw: str, lineno: int) -> LabelSet:
-    labels: list[tuple[str, str]] = []
-    pos = 0
-    raw = raw.strip()
-    while pos < len(raw):
-        m = _LABEL_RE.match(raw, pos)
-        if not m:
-            raise MetricsError(f"line {lineno}: malformed labels {{{raw}}}")
-        value = re.sub(r"\\[\\\"n]", lambda x: _UNESCAPE[x.group(0)], m.group(2))
-        labels.append((m.group(1), value))
-        pos = m.end()
-    return tuple(sorted(labels))
-
-
 def parse_text(text: str) -> list[Sample]:
-    """Parse Prometheus text exposition format (version 0.0.4). Comments and blank lines are skipped."""
+    """Parse Prometheus text exposition format (0.0.4) with prometheus_client's parser.
+
+    Counter samples keep their family's name (TF Serving writes `:tensorflow:serving:request_count`
+    without the `_total` suffix the parser would add). Labels are sorted by name.
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
     samples: list[Sample] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = _SAMPLE_RE.match(line)
-        if not m:
-            raise MetricsError(f"line {lineno}: not a Prometheus sample: {line[:80]!r}")
-        labels = _parse_labels(m["labels"], lineno) if m["labels"] else ()
-        try:
-            value = _parse_float(m["rest"].split()[0])
-        except ValueError:
-            raise MetricsError(f"line {lineno}: value {m['rest'].split()[0]!r} is not a number") from None
-        samples.append(Sample(m["name"], labels, value))
+    try:
+        for family in text_string_to_metric_families(text):
+            total = family.name + "_total"
+            for s in family.samples:
+                name = family.name if family.type == "counter" and s.name == total else s.name
+                samples.append(Sample(name, tuple(sorted(s.labels.items())), float(s.value)))
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MetricsError(f"not Prometheus text exposition format: {detail[:120]}") from None
     return samples
 
 
