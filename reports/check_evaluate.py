@@ -205,16 +205,23 @@ def compare_with_baseline(
                 f"({change_words(cmp.change)})"
             )
             d = cmp.delta
+            tol = f"{max_regression:.0%}"
             if d.ci is not None:
                 ci = f"95% CI of the change {signed_pct(d.ci[0])}..{signed_pct(d.ci[1])}"
-            else:
-                ci = f"untested: {d.note or 'no interval'}; beyond twice the tolerance counts"
-            detail = {
-                "=": f"within the {max_regression:.0%} tolerance; {ci}",
-                "~": f"beyond the {max_regression:.0%} tolerance but within noise; {ci}",
-                "worse": f"regressed by more than {max_regression:.0%}, significantly; {ci}",
-                "better": f"improved significantly; {ci}",
-            }[cmp.mark]
+                detail = {
+                    "=": f"within the {tol} tolerance; {ci}",
+                    "~": f"beyond the {tol} tolerance but within noise; {ci}",
+                    "worse": f"regressed by more than {tol}, significantly; {ci}",
+                    "better": f"improved significantly; {ci}",
+                }[cmp.mark]
+            else:  # no interval: the change must exceed twice the tolerance
+                untested = f"untested: {d.note or 'no interval'}"
+                detail = {
+                    "=": f"within the {tol} tolerance; {untested}",
+                    "~": f"beyond the {tol} tolerance but not twice it; {untested}",
+                    "worse": f"regressed by more than twice the {tol} tolerance; {untested}",
+                    "better": f"improved by more than twice the {tol} tolerance; {untested}",
+                }[cmp.mark]
             checks.append(Check(cur.label, f"baseline {metric}", "baseline", cmp.passed, measured, detail, cmp.mark,
                                 d))
     return checks, notes
