@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tfsbench.bench.args import duration_at_most, from_input_error, int_in_range, url
 from tfsbench.commands import Subparsers
+from tfsbench.commands._protocol_args import rest_or_grpc_url
 from tfsbench.payloads.errors import InputError
 
 
@@ -40,6 +41,8 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                    help="extra HTTP header on the status, metadata and predict requests (repeatable), "
                    "e.g. 'Authorization: Bearer x'; its name is also asked for in the CORS preflight")
+    p.add_argument("--grpc-url", type=rest_or_grpc_url, metavar="grpc://HOST:PORT",
+                   help="also check TF Serving's gRPC port: reachable, model status, a predict round trip")
     p.add_argument("--body", metavar="FILE", help="request body to check and send (default: generated from metadata)")
     p.add_argument("--browser", action="store_true", help="also run the fetch() in headless Chromium (Playwright)")
     p.add_argument("--calls", type=int_in_range(1, 10_000), default=10, help="fetch() calls in the browser (default 10)")
@@ -80,5 +83,13 @@ def run(args: argparse.Namespace) -> int:
         report = dataclasses.replace(
             report, findings=report.findings + (doctor.browser_finding(seen),), browser=seen
         )
+    if args.grpc_url:
+        if not args.grpc_url.startswith(("grpc://", "grpcs://")):
+            raise InputError(f"--grpc-url must be grpc://HOST:PORT or grpcs://HOST:PORT, got {args.grpc_url!r}")
+        from tfsbench.doctor.grpc_checks import grpc_findings
+
+        found = grpc_findings(args.grpc_url, args.model, version=args.version, label=args.label,
+                              signature=args.signature, headers=headers, timeout_s=args.timeout)
+        report = dataclasses.replace(report, findings=report.findings + tuple(found))
     print(doctor.render_text(report))
     return report.exit_status
