@@ -30,6 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-pin", action="store_true", help="let the OS place target and client")
     args = p.parse_args(argv)
     doc = measure(args.seconds, args.rounds, args.concurrency, pin=not args.no_pin)
+    from tfsbench.payloads.grpc_pool import protocol_size_table
+
+    # bytes per request for the docs' size table (reports/protocols.py renders it)
+    doc["sizes"] = [
+        {"kind": r.kind, "batch_size": r.batch_size, "raw_bytes": r.raw_bytes, "protobuf_bytes": r.protobuf_bytes,
+         "json_bytes": r.json_bytes, "json_gzip_bytes": r.json_gzip_bytes}
+        for r in protocol_size_table(("text", "image", "numeric"), (1, 8, 64), pool_size=8)
+    ]
     doc["load_avg_after"] = os.getloadavg()
     ol = doc["open_loop"]
     print(f"bare {[b['rps'] for b in doc['bare_rounds']]} req/s, engine {[e['rps'] for e in doc['engine_rounds']]} "

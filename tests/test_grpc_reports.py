@@ -1,0 +1,58 @@
+"""REST vs gRPC table and figure from real runs of both protocols against one embedded target."""
+
+from __future__ import annotations
+
+import pytest
+from tfsbench.bench.measure.runner import run_benchmark
+from tfsbench.bench.results import RunConfig
+from tfsbench.reports.protocols import (
+    protocol_figure,
+    protocol_rows,
+    protocol_table_markdown,
+    size_table_markdown,
+)
+from tfsbench.server.testing import ServerThread
+
+
+@pytest.fixture(scope="module")
+def both_protocols():
+    server = ServerThread(grpc_port=0)
+    server.start()
+    try:
+        results = []
+        for kind in ("numeric", "image"):
+            for protocol, url, engine in (("rest", server.base_url, "fast"),
+                                          ("grpc", f"grpc://127.0.0.1:{server.grpc_port}", "grpc")):
+                config = RunConfig(url=url, model=kind, kind=kind, batch_size=4, format="row", mode="closed",
+                                   engine=engine, protocol=protocol, concurrency=2, requests_limit=60,
+                                   extra={"payload": {"image_size": [32, 32]}} if kind == "image" else {})
+                results.append(run_benchmark(config))
+        yield results
+    finally:
+        server.stop()
+
+
+def test_rows_pair_protocols_and_show_the_byte_difference(both_protocols, tmp_path):
+    rows = protocol_rows(both_protocols)
+    assert [(r.kind, r.protocol) for r in rows] == [("image", "rest"), ("image", "grpc"),
+                                                     ("numeric", "rest"), ("numeric", "grpc")]
+    assert all(r.errors == 0 and r.throughput_rps > 0 for r in rows)
+    image_rest, image_grpc, numeric_rest, numeric_grpc = rows
+    assert image_grpc.request_bytes_per_instance < image_rest.request_bytes_per_instance * 0.8  # no base64
+    assert numeric_grpc.request_bytes_per_instance < numeric_rest.request_bytes_per_instance
+    table = protocol_table_markdown(rows)
+    assert table.count("| grpc |") == 2 and "x) |" in table
+    fig = protocol_figure(rows)
+    fig.savefig(tmp_path / "protocols.png")
+    assert (tmp_path / "protocols.png").stat().st_size > 10_000
+
+
+def test_unpaired_runs_are_left_out(both_protocols):
+    only_rest = [r for r in both_protocols if r.config.protocol == "rest"]
+    assert protocol_rows(only_rest) == []
+
+
+def test_size_table_markdown():
+    text = size_table_markdown([{"kind": "image", "batch_size": 8, "raw_bytes": 3000.0, "protobuf_bytes": 3050.0,
+                                 "json_bytes": 4100.0, "json_gzip_bytes": 3100.0}])
+    assert "| image | 8 | 3,000 | 3,050 | 4,100 | 3,100 | 1.34x |" in text
