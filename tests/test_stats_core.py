@@ -157,3 +157,11 @@ def test_check_still_refuses_unlike_runs_and_differently_named_models() -> None:
         gates.check_results(renamed, [], baseline=A)
     table = compare_runs(A, renamed)  # compare pairs them, and says so
     assert len(table.rows) == 1 and any("numeric vs numeric_v2" in n for n in table.notes)
+
+
+def test_compare_command_says_why_throughput_has_no_interval(capsys) -> None:
+    from tfsbench.cli import main
+
+    assert main(["compare", str(FIX / "a" / "a1.json"), str(FIX / "b" / "b1.json")]) == 0
+    out = capsys.readouterr().out
+    assert "note: throughput (req/s): too few whole windows for an interval: 4 in A, 4 in B" in out

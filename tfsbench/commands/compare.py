@@ -29,7 +29,7 @@ def register(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tfsbench.commands.report import check_out_dir
-    from tfsbench.reports.compare import compare_sources
+    from tfsbench.reports.compare import METRIC_LABELS, compare_sources
     from tfsbench.reports.dataset import load_sources
     from tfsbench.reports.terminal import console_for, print_comparison
 
@@ -43,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
     print_comparison(table, console_for(sys.stdout))
     for note in table.notes:
         print(f"note: {note}")
+    for row in table.rows:  # why a metric has no interval (e.g. too few whole windows)
+        for m in row.metrics.values():
+            if m.note and m.ci is None and m.test == "threshold-only":
+                where = f"{row.label}: " if len(table.rows) > 1 else ""
+                print(f"note: {where}{METRIC_LABELS.get(m.name, m.name)}: {m.note}")
     if out is not None:
         from tfsbench.reports.build import build_report
 
