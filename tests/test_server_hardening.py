@@ -379,3 +379,38 @@ def test_service_time_is_accurate_to_a_tenth_of_a_millisecond(tfs_server: Callab
     assert 0.25 <= difference <= 0.55, f"median paired difference {difference:.3f} ms (p50 of 5ms: " \
         f"{statistics.median(firsts):.3f} ms)"
     assert 5.0 <= statistics.median(firsts) < 7.5, statistics.median(firsts)
+
+
+# ---- the flags --------------------------------------------------------------------------------------
+
+
+def test_serve_flags_reach_the_server() -> None:
+    from tfsbench.server.testing import serve_process
+
+    args = ("--grpc-port", "off", "--max-instances", "2", "--max-elements", "100", "--header-timeout", "300ms",
+            "--body-timeout", "5s", "--keepalive-timeout", "20s", "--max-connections", "50")
+    with serve_process(*args) as server:
+        three = json.dumps({"instances": [[1.0, 2.0, 3.0, 4.0]] * 3}).encode()
+        status, _, body = http_request(server.base_url, "POST", "/v1/models/numeric:predict", three)
+        assert status == 400 and "more than the limit of 2 (serve --max-instances)" in _error(body)
+        with socket.create_connection(_addr(server.base_url)) as sock:
+            assert 0.2 < _closed_within(sock, 10) < 5
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--header-timeout", "soon"], "argument --header-timeout: 'soon' is not a duration"),
+    (["--body-timeout", "0"], "argument --body-timeout: must be longer than 0"),
+    (["--keepalive-timeout", "-1s"], "argument --keepalive-timeout:"),
+    (["--max-instances", "0"], "argument --max-instances: must be >= 1"),
+    (["--max-elements", "many"], "argument --max-elements: expected a positive integer"),
+    (["--max-connections", "0"], "argument --max-connections: must be >= 1"),
+])
+def test_bad_limit_flags_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], args: list[str],
+                                             fragment: str) -> None:
+    from tfsbench.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--port", "0", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0], err

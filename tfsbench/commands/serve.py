@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tfsbench.bench.args import from_input_error, int_in_range, port, positive_int
+from tfsbench.bench.args import duration_at_most, from_input_error, int_in_range, port, positive_int
 from tfsbench.commands import Subparsers
 from tfsbench.payloads.errors import InputError
 
@@ -77,6 +77,18 @@ def register(sub: Subparsers) -> None:
                    help="largest request body on the wire, e.g. 64MiB (default); larger gets 413")
     p.add_argument("--max-json-depth", type=positive_int, default=None,
                    help="deepest tensor nesting accepted in request JSON (default 64)")
+    p.add_argument("--max-instances", type=positive_int, default=None, metavar="N",
+                   help="most instances (rows) per predict request (default 100000); more gets 400")
+    p.add_argument("--max-elements", type=positive_int, default=None, metavar="N",
+                   help="most tensor elements per request, all inputs together (default 16777216); more gets 400")
+    p.add_argument("--header-timeout", type=duration_at_most(86_400), default=None, metavar="DURATION",
+                   help="close a connection whose request head is not complete within this (default 10s)")
+    p.add_argument("--body-timeout", type=duration_at_most(86_400), default=None, metavar="DURATION",
+                   help="answer 408 and close when a request body is not complete within this (default 30s)")
+    p.add_argument("--keepalive-timeout", type=duration_at_most(86_400), default=None, metavar="DURATION",
+                   help="close a connection idle between requests for this long (default 75s)")
+    p.add_argument("--max-connections", type=positive_int, default=None, metavar="N",
+                   help="open connections per worker process (default 2048); more are closed at once")
     p.add_argument("--service-time", type=from_input_error(_service_time, "service time", strip_prefix="--service-time: "), default=None,
                    metavar="[exp:]DURATION",
                    help="extra time per batch (per request without batching): fixed '5ms' or exponential 'exp:5ms'")
@@ -132,6 +144,11 @@ def run(args: argparse.Namespace) -> int:
         overrides["max_body_bytes"] = args.max_body_bytes
     if args.max_json_depth is not None:
         overrides["max_json_depth"] = args.max_json_depth
+    for flag, option in (("max_instances", "max_instances"), ("max_elements", "max_elements"),
+                         ("header_timeout", "header_timeout_s"), ("body_timeout", "body_timeout_s"),
+                         ("keepalive_timeout", "keepalive_timeout_s"), ("max_connections", "max_connections")):
+        if getattr(args, flag) is not None:
+            overrides[option] = getattr(args, flag)
     options = make_options(**overrides)
 
     if args.model_base_path is not None:
@@ -165,6 +182,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  cors: {'on' if options.enable_cors else 'off'}  threads: {threads}  batching: {batching_text}  "
               f"service time: {service}  faults: {options.faults.describe()}  workers: {args.workers} "
               f"(pid {os.getpid()})", flush=True)
+        print(f"  limits: {options.max_instances} instances, {options.max_elements} elements per request; "
+              f"timeouts: header {options.header_timeout_s:g}s, body {options.body_timeout_s:g}s, "
+              f"keep-alive {options.keepalive_timeout_s:g}s; max connections {options.max_connections}",
+              flush=True)
         if args.host not in ("127.0.0.1", "::1", "localhost"):
             print(f"tfsbench serve: warning: bound to {args.host}, reachable from other machines", file=sys.stderr)
 
