@@ -55,3 +55,19 @@ def test_bootstrap_ci_and_percentile_interval() -> None:
     assert iv.high - iv.low == pytest.approx(2 * 1.96 * np.std(np.arange(100.0)) / 10, rel=0.15)
     assert not bootstrap_ci([3.0]).has_interval
     assert percentile_interval(np.array([1.0, np.nan] * 4)) is None
+
+
+def test_across_repeats_of_real_runs() -> None:
+    from pathlib import Path
+
+    from tfsbench.bench.results import load_results
+    from tfsbench.bench.stats.pooling import across_repeats, throughput_across_repeats
+
+    runs = load_results(sorted(str(p) for p in (Path(__file__).parent / "fixtures/results/issue17/a").glob("*.json")))
+    tp = across_repeats(runs, "throughput_rps")
+    assert tp == throughput_across_repeats(runs)
+    assert tp.n == 3 and tp.low < tp.mean < tp.high
+    assert tp.mean == pytest.approx(np.mean([r.summary.throughput_rps for r in runs]))
+    p99 = across_repeats(runs, "p99")
+    assert p99.mean == pytest.approx(np.mean([r.summary.latency_ms.p99 for r in runs]))
+    assert not across_repeats(runs[:1], "p99").has_interval

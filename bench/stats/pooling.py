@@ -125,4 +125,14 @@ def throughput_across_repeats(runs: Sequence[RunResult], *, per_instance: bool =
                    confidence)
 
 
-__all__ = ["LATENCY_METRICS", "Pool", "repeat_interval", "throughput_across_repeats", "whole_windows"]
+def across_repeats(runs: Sequence[RunResult], metric: str, confidence: float = DEFAULT_CONFIDENCE) -> Interval | None:
+    """Mean and Student-t interval of one metric (e.g. 'throughput_rps', 'p99') over repeats, each
+    repeat's value read as `Pool.value` reads it; None when a repeat has no data for it."""
+    values = [Pool((r,)).value(metric) for r in runs]
+    if not values or any(v is None for v in values):
+        return None
+    return mean_ci([float(v) for v in values], confidence)  # type: ignore[arg-type]
+
+
+__all__ = ["LATENCY_METRICS", "Pool", "across_repeats", "repeat_interval", "throughput_across_repeats",
+           "whole_windows"]
