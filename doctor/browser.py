@@ -5,7 +5,9 @@ applies its full CORS machinery (preflight, then the response check). The page P
 `Content-Type: application/json` to the model's :predict URL N times in a row and times each call
 with `performance.now()`; Chromium's own CORS message (from the console) is reported on failure.
 
-Uses Debian's /usr/bin/chromium through Playwright; never downloads a browser.
+Uses Debian's /usr/bin/chromium through Playwright; never downloads a browser. Chromium runs with
+its sandbox, except where the sandbox cannot work: as root (Chromium refuses to sandbox root) or in
+a container (no user namespaces), or when it fails to start; the report says which and why.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from tfsbench.payloads.errors import InputError
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
@@ -61,6 +62,33 @@ async function runCalls(url, n, timeoutMs) {
 }
 </script></body></html>
 """
+
+
+_CONTAINER_MARKERS = ("/.dockerenv", "/run/.containerenv")
+
+
+def in_container() -> bool:
+    """Docker, Podman or systemd-nspawn (which sets $container)."""
+    import os
+
+    return bool(os.environ.get("container")) or any(os.path.exists(p) for p in _CONTAINER_MARKERS)
+
+
+def sandbox_policy(euid: int | None = None, container: bool | None = None) -> tuple[bool, str]:
+    """(use Chromium's sandbox?, why) for this process: off only where the sandbox can't work."""
+    import os
+
+    euid = os.geteuid() if euid is None else euid
+    container = in_container() if container is None else container
+    if euid == 0:
+        return False, "off (--no-sandbox): running as root, where Chromium refuses to start sandboxed"
+    if container:
+        return False, "off (--no-sandbox): inside a container, where Chromium's sandbox has no user namespaces"
+    return True, "on"
+
+
+def chromium_args(sandbox: bool) -> list[str]:
+    return list(CHROMIUM_ARGS) if sandbox else ["--no-sandbox", *CHROMIUM_ARGS]
 
 
 def page_html(body: bytes) -> bytes:
@@ -118,11 +146,22 @@ def browser_check(
         raise InputError("--browser needs the playwright package (pip install playwright)") from None
 
     console: list[str] = []
+    sandbox, sandbox_text = sandbox_policy()
     with serve_page(page_html(body)) as origin:
         out: dict[str, Any] = {"page_origin": origin, "predict_url": predict_url, "calls": calls}
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+                try:
+                    browser = p.chromium.launch(executable_path=executable, args=chromium_args(sandbox),
+                                                headless=True)
+                except PlaywrightError as exc:
+                    if not sandbox:
+                        raise
+                    first = str(exc).splitlines()[0][:120]
+                    sandbox_text = f"off (--no-sandbox): the sandbox failed to start ({first})"
+                    browser = p.chromium.launch(executable_path=executable, args=chromium_args(False),
+                                                headless=True)
+                out["sandbox"] = sandbox_text
                 try:
                     page = browser.new_page()
                     page.on("console", lambda m: console.append(m.text) if m.type in ("error", "warning") else None)

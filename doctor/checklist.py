@@ -642,6 +642,7 @@ def render_text(report: DoctorReport) -> str:
 def browser_finding(seen: Mapping[str, Any]) -> Finding:
     """The browser check as one checklist line (see doctor/browser.py)."""
     where = f"Chromium page at {seen.get('page_origin')}: fetch() POST to {seen.get('predict_url')}"
+    sandbox = (f"Chromium sandbox: {seen['sandbox']}",) if seen.get("sandbox") else ()
     if seen.get("ok"):
         lat = seen.get("latency_ms", {})
         return Finding(
@@ -650,6 +651,7 @@ def browser_finding(seen: Mapping[str, Any]) -> Finding:
             details=(
                 f"browser-measured latency: first {lat.get('first', 0):.1f} ms (with preflight and connect), "
                 f"median {lat.get('median', 0):.1f} ms, p90 {lat.get('p90', 0):.1f} ms, max {lat.get('max', 0):.1f} ms",
+                *sandbox,
             ),
         )
     error = str(seen.get("error") or "fetch() failed")
@@ -658,4 +660,5 @@ def browser_finding(seen: Mapping[str, Any]) -> Finding:
         "browser fetch", FAIL,
         f"{where}: failed after {seen.get('completed', 0)} call(s): {error}",
         CORS_FIX if is_cors else "see the error above; run without --browser for the server-side checks",
+        details=sandbox,
     )
