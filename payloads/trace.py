@@ -152,6 +152,14 @@ def make_trace(t_s: Sequence[float] | np.ndarray, keys: Sequence[TraceKey] | Non
     key_index = np.fromiter((table.setdefault(k, len(table)) for k in per_request), dtype=np.int32, count=n)
     rb = (np.asarray(request_bytes, dtype=np.int64) if request_bytes is not None
           else np.full(n, -1, dtype=np.int64))
+    return _from_columns(t, key_index, tuple(table), rb, duration_s=duration_s, start=start, source=source,
+                         bad=bad)
+
+
+def _from_columns(t: np.ndarray, key_index: np.ndarray, keys: tuple[TraceKey, ...], rb: np.ndarray, *,
+                  duration_s: float | None, start: str | None, source: str, bad: BadLines | None) -> Trace:
+    if not np.all(np.isfinite(t)):
+        raise InputError("the trace has non-finite send times")
     order = np.argsort(t, kind="stable")
     t = t[order]
     if t[0] < 0:
@@ -162,7 +170,7 @@ def make_trace(t_s: Sequence[float] | np.ndarray, keys: Sequence[TraceKey] | Non
         raise InputError(f"the trace's duration_s {dur:g} is shorter than its last send time {last:g}")
     if dur <= 0:
         dur = max(last, 1e-3)
-    return Trace(t_s=t, key_index=key_index[order], keys=tuple(table), request_bytes=rb[order], duration_s=dur,
+    return Trace(t_s=t, key_index=key_index[order], keys=keys, request_bytes=rb[order], duration_s=dur,
                  start=start, source=source, bad=bad or BadLines())
 
 
@@ -214,18 +222,11 @@ def parse_time(value: Any) -> float:
     return out
 
 
-def _request_of(row: dict[str, Any]) -> tuple[float, bool, TraceKey, int]:
-    """(time, is_absolute, key, request_bytes) of one parsed line; ValueError says what is wrong."""
-    if row.get("t_s") not in (None, ""):
-        t = float(row["t_s"])
-        if not math.isfinite(t) or t < 0:
-            raise ValueError("t_s must be a number >= 0")
-        absolute = False
-    elif row.get("ts") not in (None, ""):
-        t = parse_time(row["ts"])
-        absolute = True
-    else:
-        raise ValueError("no send time (t_s or ts)")
+KEY_FIELDS = ("model", "version", "label", "kind", "batch_size")
+
+
+def _key_of(row: Any) -> TraceKey:
+    """The TraceKey of a line's fields (a mapping); ValueError says what is wrong."""
     kind = _opt_str(row.get("kind"), "kind")
     if kind is not None and kind not in TRACE_KINDS:
         raise ValueError(f"kind must be one of {', '.join(TRACE_KINDS)}")
@@ -233,10 +234,60 @@ def _request_of(row: dict[str, Any]) -> tuple[float, bool, TraceKey, int]:
     label = _opt_str(row.get("label"), "label")
     if version is not None and label is not None:
         raise ValueError("give version or label, not both")
-    key = TraceKey(model=_opt_str(row.get("model"), "model"), version=version, label=label, kind=kind,
-                   batch_size=_opt_int(row.get("batch_size"), "batch_size", 1))
-    rb = _opt_int(row.get("request_bytes"), "request_bytes", 0)
-    return t, absolute, key, -1 if rb is None else rb
+    return TraceKey(model=_opt_str(row.get("model"), "model"), version=version, label=label, kind=kind,
+                    batch_size=_opt_int(row.get("batch_size"), "batch_size", 1))
+
+
+def _time_of(t_s: Any, ts: Any) -> tuple[float, bool]:
+    """(seconds, is absolute) from a line's t_s or ts."""
+    if t_s is not None and t_s != "":
+        if isinstance(t_s, bool):
+            raise ValueError("t_s must be a number >= 0")
+        try:
+            t = float(t_s)
+        except (TypeError, ValueError):
+            raise ValueError("t_s must be a number >= 0") from None
+        if not (t >= 0 and t != math.inf):
+            raise ValueError("t_s must be a number >= 0")
+        return t, False
+    if ts is not None and ts != "":
+        return parse_time(ts), True
+    raise ValueError("no send time (t_s or ts)")
+
+
+class _Columns:
+    """The columns being read, with each distinct key validated once (a day's trace has millions of
+    lines and a handful of keys)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.absolute: set[bool] = set()
+        self.kidx: list[int] = []
+        self.sizes: list[int] = []
+        self.table: dict[TraceKey, int] = {}
+        self._cache: dict[tuple, int | str] = {}
+
+    def add(self, t_s: Any, ts: Any, raw_key: tuple, fields: Any, rb: Any) -> None:
+        """Raises ValueError (the reason) for an unusable line; nothing is added then."""
+        t, is_abs = _time_of(t_s, ts)
+        try:
+            k = self._cache.get(raw_key)
+        except TypeError:  # an unhashable JSON value (a list...) where a key field belongs
+            raise ValueError("model, version, label, kind and batch_size must be plain values") from None
+        if k is None:
+            try:
+                key = _key_of(fields)
+                k = self.table.setdefault(key, len(self.table))
+            except ValueError as exc:
+                k = str(exc)
+            self._cache[raw_key] = k
+        if isinstance(k, str):
+            raise ValueError(k)
+        size = -1 if rb is None or rb == "" else _opt_int(rb, "request_bytes", 0)
+        self.times.append(t)
+        self.absolute.add(is_abs)
+        self.kidx.append(k)
+        self.sizes.append(size)  # type: ignore[arg-type]
 
 
 def _header_of(first: str, path: str) -> dict[str, Any]:
@@ -280,36 +331,66 @@ def _check_header(header: dict[str, Any], path: str) -> tuple[float | None, str 
     return dur, start if isinstance(start, str) else None, str(header.get("source", ""))
 
 
-def _rows(lines: Iterator[str], is_csv: bool, counter: BadLineCounter) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, fields) of every non-empty line after the header (numbers count from 1)."""
-    if is_csv:
-        columns: list[str] | None = None
-        for line_no, line in enumerate(lines, start=2):
-            if not line.strip() or line.startswith("#"):
-                continue
-            cells = next(csv.reader([line]))
-            if columns is None:
-                columns = [c.strip() for c in cells]
-                if "t_s" not in columns and "ts" not in columns:
-                    raise InputError(f"line {line_no}: the CSV column header must name t_s or ts")
-                continue
-            if len(cells) != len(columns):
-                counter.bad(line_no, f"{len(cells)} cells, expected {len(columns)}")
-                continue
-            yield line_no, dict(zip(columns, (c.strip() for c in cells), strict=True))
-        return
+def _read_csv(lines: Iterator[str], cols: _Columns, counter: BadLineCounter) -> None:
+    header: list[str] | None = None
+    for line_no, line in enumerate(lines, start=2):
+        if not line.strip() or line.startswith("#"):
+            continue
+        text = line.rstrip("\r\n")
+        cells = text.split(",") if '"' not in text else next(csv.reader([text]))
+        if header is None:
+            header = [c.strip() for c in cells]
+            if "t_s" not in header and "ts" not in header:
+                raise InputError(f"line {line_no}: the CSV column header must name t_s or ts")
+            width = len(header)
+            at = {name: i for i, name in enumerate(header)}
+            key_at = [at.get(f) for f in KEY_FIELDS]
+            t_at, ts_at, rb_at = at.get("t_s"), at.get("ts"), at.get("request_bytes")
+            continue
+        if len(cells) != width:
+            counter.bad(line_no, f"{len(cells)} cells, expected {width}")
+            continue
+        raw = tuple(cells[i].strip() if i is not None else "" for i in key_at)
+        try:
+            cols.add(cells[t_at].strip() if t_at is not None else None,
+                     cells[ts_at].strip() if ts_at is not None else None, raw,
+                     _RawKey(raw), cells[rb_at].strip() if rb_at is not None else None)
+        except ValueError as exc:
+            counter.bad(line_no, str(exc).splitlines()[0][:80])
+
+
+class _RawKey:
+    """A CSV line's key cells, read like a JSON object's fields."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: tuple) -> None:
+        self.raw = raw
+
+    def get(self, name: str) -> Any:
+        return self.raw[KEY_FIELDS.index(name)]
+
+
+def _read_jsonl(lines: Iterator[str], cols: _Columns, counter: BadLineCounter) -> None:
+    import orjson
+
     for line_no, line in enumerate(lines, start=2):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError:
             counter.bad(line_no, "not JSON")
             continue
         if not isinstance(row, dict):
             counter.bad(line_no, "not a JSON object")
             continue
-        yield line_no, row
+        get = row.get
+        raw = (get("model"), get("version"), get("label"), get("kind"), get("batch_size"))
+        try:
+            cols.add(get("t_s"), get("ts"), raw, row, get("request_bytes"))
+        except ValueError as exc:
+            counter.bad(line_no, str(exc).splitlines()[0][:80])
 
 
 def read_trace(path: str | os.PathLike[str]) -> Trace:
@@ -324,10 +405,7 @@ def read_trace(path: str | os.PathLike[str]) -> Trace:
     except OSError as exc:
         raise InputError(f"{p}: cannot read ({exc.strerror})") from None
     counter = BadLineCounter()
-    times: list[float] = []
-    absolute: list[bool] = []
-    keys: list[TraceKey] = []
-    sizes: list[int] = []
+    cols = _Columns()
     try:
         with fh:
             lines = iter(fh)
@@ -335,30 +413,22 @@ def read_trace(path: str | os.PathLike[str]) -> Trace:
             if not first.strip():
                 raise InputError(f"{p}: empty file, not a tfsbench trace")
             dur, start, source = _check_header(_header_of(first, str(p)), str(p))
-            for line_no, row in _rows(lines, p.suffix.lower() == ".csv", counter):
-                try:
-                    t, is_abs, key, rb = _request_of(row)
-                except (ValueError, TypeError) as exc:
-                    counter.bad(line_no, str(exc).splitlines()[0][:80])
-                    continue
-                times.append(t)
-                absolute.append(is_abs)
-                keys.append(key)
-                sizes.append(rb)
+            (_read_csv if p.suffix.lower() == ".csv" else _read_jsonl)(lines, cols, counter)
     except UnicodeDecodeError:
         raise InputError(f"{p}: not a text file") from None
     bad = counter.freeze()
-    if not times:
+    if not cols.times:
         detail = f": {bad.describe()}" if bad.count or bad.skipped else ""
         raise InputError(f"{p}: no usable request lines{detail}")
-    if any(absolute) and not all(absolute):
+    if len(cols.absolute) > 1:
         raise InputError(f"{p}: mixes absolute ts and relative t_s send times; use one")
-    t = np.asarray(times)
-    if absolute[0]:
+    t = np.asarray(cols.times)
+    if True in cols.absolute:
         t0 = float(t.min())
         t = t - t0
         start = start or datetime.fromtimestamp(t0, UTC).isoformat()
-    return make_trace(t, keys, sizes, duration_s=dur, start=start, source=source, bad=bad)
+    return _from_columns(t, np.asarray(cols.kidx, dtype=np.int32), tuple(cols.table),
+                         np.asarray(cols.sizes, dtype=np.int64), duration_s=dur, start=start, source=source, bad=bad)
 
 
 # ---- writing ----------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--out", default="results/plan", metavar="DIR",
                    help="where plan.json and report.html go (default results/plan)")
     p.add_argument("--no-report", action="store_true", help="write plan.json only, no HTML report")
+    from tfsbench.commands._plan_traffic import add_traffic_arguments
+
+    add_traffic_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -44,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     from tfsbench.reports.plan import make_plan
     from tfsbench.reports.terminal import console_for, print_plan
 
+    if getattr(args, "traffic", None):
+        from tfsbench.commands._plan_traffic import run_traffic
+
+        return run_traffic(args)
     out = check_out_dir(args.out)
     if args.target_qps is None and args.target_ips is None:
         from tfsbench.payloads.errors import InputError
