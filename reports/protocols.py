@@ -123,7 +123,7 @@ def protocol_figure(rows: Sequence[ProtocolRow]) -> Any:
                 color=colors[protocol], label=protocol)
     labels = [f"{k} b={b}\n{load}" for k, b, load in groups]
     for ax, title, unit in ((lat, "latency", "ms"), (thr, "throughput", "requests/s")):
-        ax.set_xticks(range(len(groups)), labels, fontsize=8)
+        ax.set_xticks(range(len(groups)), labels, fontsize=7, rotation=30, ha="right")
         ax.set_title(f"{title}: REST vs gRPC")
         ax.set_ylabel(unit)
         ax.legend(fontsize=8)

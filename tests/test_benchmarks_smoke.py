@@ -42,6 +42,10 @@ SCRIPTS = [
     pytest.param("bench_report", ["--runs", "12", "--repeat", "1"], "cases", id="report", marks=[slow]),
     pytest.param("bench_soak", ["--duration", "2s", "--warmup", "0.5s", "--rate", "50", "--interval", "0.5s",
                                 "--settle", "0.5s"], "client_growth_mb", id="soak", marks=[slow]),
+    pytest.param("bench_grpc", ["--seconds", "0.5", "--rounds", "1", "--concurrency", "2"], "engine_over_bare",
+                 id="grpc", marks=[slow]),
+    pytest.param("bench_protocols", ["--kinds", "numeric", "--batch-sizes", "2", "--requests", "20"], "rows",
+                 id="protocols", marks=[slow]),
 ]
 
 

@@ -26,11 +26,13 @@ from typing import Any
 from tfsbench.bench.orchestrate.selfbench import pinned, plan_pinning
 
 _GRPC_RE = re.compile(r"gRPC listening on (\S+)")
+_REST_RE = re.compile(r"serve: listening on (http://\S+)")
 
 
 @contextmanager
-def grpc_target(cpus: set[int] | None) -> Iterator[str]:
-    """`tfsbench serve --port 0 --grpc-port 0` in a subprocess (pinned); yields grpc://HOST:PORT."""
+def serve_both(cpus: set[int] | None) -> Iterator[tuple[str, str]]:
+    """`tfsbench serve --port 0 --grpc-port 0` in a subprocess (pinned to `cpus`); yields
+    (REST base URL, grpc://HOST:PORT) of the same process."""
     def pin() -> None:
         if cpus:
             os.sched_setaffinity(0, cpus)
@@ -39,6 +41,7 @@ def grpc_target(cpus: set[int] | None) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, "-m", "tfsbench", "serve", "--port", "0", "--grpc-port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             preexec_fn=pin, env=env)
+    rest: list[str] = []
     found: list[str] = []
 
     def read() -> None:
@@ -47,19 +50,29 @@ def grpc_target(cpus: set[int] | None) -> Iterator[str]:
             match = _GRPC_RE.search(line)
             if match:
                 found.append(match.group(1))
+            match = _REST_RE.search(line)
+            if match:
+                rest.append(match.group(1))
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     deadline = time.monotonic() + 30
     try:
-        while not found:
+        while not (found and rest):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("tfsbench serve did not announce its gRPC port")
+                raise RuntimeError("tfsbench serve did not announce its ports")
             reader.join(0.05)
-        yield f"grpc://{found[0]}"
+        yield rest[0], f"grpc://{found[0]}"
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@contextmanager
+def grpc_target(cpus: set[int] | None) -> Iterator[str]:
+    """Like serve_both, yielding only grpc://HOST:PORT."""
+    with serve_both(cpus) as (_, grpc_url):
+        yield grpc_url
 
 
 def _cpu_s() -> float:

@@ -47,19 +47,22 @@ def protocol_from_args(args: argparse.Namespace) -> tuple[str, str, dict[str, An
     return protocol, "grpc", extra
 
 
-def rest_or_grpc_url(text: str) -> str:
-    """argparse type of --url where gRPC is possible: grpc://HOST:PORT (grpcs:// for TLS) or http(s)."""
+def _rest_or_grpc(text: str) -> str:
     if text.strip().lower().startswith(("grpc://", "grpcs://")):
         from tfsbench.bench.measure.engine_grpc import check_grpc_url
 
-        try:
-            check_grpc_url(text.strip())
-        except InputError as exc:
-            raise argparse.ArgumentTypeError(str(exc).removeprefix("--url ")) from None
+        check_grpc_url(text.strip())
         return text.strip()
-    from tfsbench.bench.args import url
+    from tfsbench.bench.args import parse_url
 
-    return url(text)
+    return parse_url(text, "URL")
+
+
+def rest_or_grpc_url(text: str) -> str:
+    """argparse type of --url where gRPC is possible: grpc://HOST:PORT (grpcs:// for TLS) or http(s)."""
+    from tfsbench.bench.args import from_input_error
+
+    return from_input_error(_rest_or_grpc, "URL", strip_prefix="--url ")(text)
 
 
 def grpc_base(base: Any, protocol: str | None, numeric_form: str | None) -> Any:
