@@ -125,8 +125,8 @@ class _Conn(asyncio.Protocol):
 
     # httptools callbacks
     def on_body(self, body: bytes) -> None:
-        self.size += len(body)
-        if self.size > self.limit:
+        size = self.size = self.size + len(body)
+        if size > self.limit:  # the one check per chunk: memory per request stays bounded
             self._too_large()
             return
         self.parts.append(body)
@@ -137,9 +137,6 @@ class _Conn(asyncio.Protocol):
         self._finish(too_large(self.engine.max_response_bytes))
 
     def on_message_complete(self) -> None:
-        if self.done is None:  # already ended (too large, timed out): the rest is discarded
-            self.parts.clear()
-            return
         self.size = 0
         parts = self.parts
         body = parts[0] if len(parts) == 1 else b"".join(parts)
