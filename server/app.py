@@ -17,6 +17,7 @@ elements, image pixels), and slow or idle connections are closed (server/connect
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import socket
@@ -236,8 +237,10 @@ class TargetApp:
             raise self._too_large(f"{length} bytes", limit, "--max-body-bytes", model_name)
         chunks: list[bytes] = []
         total = 0
+        # A body already complete (small ones arrive with the head) needs no timer.
+        waiting = contextlib.nullcontext() if request.content.is_eof() else asyncio.timeout(self.options.body_timeout_s)
         try:
-            async with asyncio.timeout(self.options.body_timeout_s):
+            async with waiting:
                 if length is not None:  # the common case: one read of a known, allowed size
                     body = await request.content.readexactly(length) if length else b""
                     return self._maybe_inflate(request, body, model_name)
