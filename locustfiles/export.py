@@ -272,17 +272,17 @@ def _histogram_from_buckets(response_times: Mapping[int, int]) -> Any:
     return h
 
 
-def _latency_from_percentiles(e: Entry) -> LatencySummary:
-    p = e.percentiles_ms
+def _latency_from_percentiles(entry: Entry) -> LatencySummary:
+    p = entry.percentiles_ms
     return LatencySummary(
-        mean=e.avg_ms,
+        mean=entry.avg_ms,
         p50=p.get(50.0, 0.0),
         p90=p.get(90.0, 0.0),
         p95=p.get(95.0, 0.0),
         p99=p.get(99.0, 0.0),
         p999=p.get(99.9, 0.0),
-        max=e.max_ms or p.get(100.0, 0.0),
-        min=e.min_ms,
+        max=entry.max_ms or p.get(100.0, 0.0),
+        min=entry.min_ms,
     )
 
 
@@ -318,29 +318,77 @@ def _timeseries(history: tuple[HistoryRow, ...], start_ts: float | None) -> tupl
     return tuple(out)
 
 
-def to_result(run: LocustRun, sidecar: Mapping[str, Any] | None, o: Overrides) -> RunResult:
-    """Build the run result of one request name of a Locust run."""
-    name = _pick_name(run, sidecar, o.name)
+@dataclass(frozen=True, slots=True)
+class _Identity:
+    """Which configuration a request name measured: from the flags, the name, then the sidecar."""
+
+    name: str
+    url: str
+    model: str
+    kind: str
+    batch_size: int
+    format: str
+    user_config: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    requests: int
+    ok: int
+    errors: dict[str, int]  # error class -> count, summing to requests - ok
+    messages: dict[str, int]  # error message -> count (the samples)
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    start_ts: float | None
+    measured_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Latency:
+    summary: LatencySummary
+    histogram: str | None  # encoded HdrHistogram, when one could be had
+    warning: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Sizes:
+    request_bytes: float
+    raw_bytes: float
+    response_bytes: float
+    warning: str | None = None
+
+
+def _sidecar_part(sidecar: Mapping[str, Any] | None, table: str, name: str) -> Any:
+    """sidecar["payload"][table][name], or None."""
+    return ((sidecar or {}).get("payload") or {}).get(table, {}).get(name)
+
+
+def _identify(run: LocustRun, sidecar: Mapping[str, Any] | None, overrides: Overrides) -> _Identity:
+    name = _pick_name(run, sidecar, overrides.name)
     parsed = parse_request_name(name)
     ucfg: Mapping[str, Any] = (sidecar or {}).get("user_config") or {}
-    kind = o.kind or ucfg.get("kind") or (parsed[0] if parsed else None)
-    batch = o.batch_size or (parsed[1] if parsed else None) or ucfg.get("batch_size")
-    fmt = o.format or (parsed[2] if parsed else None) or ucfg.get("format")
-    model = o.model or ucfg.get("model")
-    url = o.url or (sidecar or {}).get("host")
-    if parsed and o.kind is None:
-        kind = parsed[0]
-    missing = [flag for flag, v in (("--model", model), ("--kind", kind), ("--batch-size", batch), ("--format", fmt)) if not v]
+    kind = overrides.kind or (parsed[0] if parsed else None) or ucfg.get("kind")
+    batch = overrides.batch_size or (parsed[1] if parsed else None) or ucfg.get("batch_size")
+    fmt = overrides.format or (parsed[2] if parsed else None) or ucfg.get("format")
+    model = overrides.model or ucfg.get("model")
+    url = overrides.url or (sidecar or {}).get("host")
+    missing = [flag for flag, v in (("--model", model), ("--kind", kind), ("--batch-size", batch), ("--format", fmt))
+               if not v]
     if missing:
         raise InputError(
             f"cannot tell {', '.join(missing)} of request name {name!r} from the files; give {' '.join(missing)}"
         )
-    warnings = [WARN_CLOSED]
-    entry = run.entries.get(name)
-    pay_totals = ((sidecar or {}).get("payload") or {}).get("totals", {}).get(name)
-    pay_hist = ((sidecar or {}).get("payload") or {}).get("hists", {}).get(name)
+    return _Identity(name=name, url=url or "", model=str(model), kind=str(kind), batch_size=int(batch),
+                     format=str(fmt), user_config=ucfg)
 
-    # counts: the sidecar's are exact; Locust's final CSV can be up to a second stale
+
+def _counts(run: LocustRun, sidecar: Mapping[str, Any] | None, name: str, warnings: list[str]) -> _Counts:
+    """Requests, successes and error classes. The sidecar's counts are exact; Locust's final CSV can
+    be up to a second stale."""
+    entry = run.entries.get(name)
+    pay_totals = _sidecar_part(sidecar, "totals", name)
     if pay_totals:
         requests, ok = int(pay_totals["requests"]), int(pay_totals["ok"])
     elif entry is not None:
@@ -352,24 +400,30 @@ def to_result(run: LocustRun, sidecar: Mapping[str, Any] | None, o: Overrides) -
             f"Locust's stats file counted {entry.requests} requests, the tfsbench sidecar {requests}; "
             "the sidecar's totals (recorded at quit) are used"
         )
-
     messages: dict[str, int] = {}
     side_errors = (sidecar or {}).get("errors") or {}
     for msg, c in (side_errors.get(name) or {}).items():
         messages[unwrap(msg)] = messages.get(unwrap(msg), 0) + int(c)
     for msg, c in run.errors.get(name, {}).items():
         messages.setdefault(unwrap(msg), c)
-    errors = _classify(messages)
-    failures = requests - ok
+    return _Counts(requests=requests, ok=ok, errors=_errors_matching(_classify(messages), requests - ok),
+                   messages=messages)
+
+
+def _errors_matching(errors: dict[str, int], failures: int) -> dict[str, int]:
+    """Error classes made to sum to the failure count: trimmed when a stale file over-counts, the rest
+    'unclassified' when messages are missing."""
     counted = sum(errors.values())
     if counted != failures:
         if counted > failures and failures >= 0:
             errors = _scale_errors(errors, failures)
         else:
             errors["unclassified"] = errors.get("unclassified", 0) + failures - counted
-    errors = {k: v for k, v in errors.items() if v > 0}
+    return {k: v for k, v in errors.items() if v > 0}
 
-    # measured window
+
+def _measured_window(run: LocustRun, sidecar: Mapping[str, Any] | None, entry: Entry | None) -> _Window:
+    """Start and length of the measured window: the sidecar's, else the stats entry's, else the history's."""
     measured_s = 0.0
     start_ts: float | None = None
     if sidecar and sidecar.get("started_at") and sidecar.get("ended_at"):
@@ -383,86 +437,101 @@ def to_result(run: LocustRun, sidecar: Mapping[str, Any] | None, o: Overrides) -
         measured_s = run.history[-1].ts - run.history[0].ts
     if measured_s <= 0 and entry is not None and entry.rps > 0:
         measured_s = entry.requests / entry.rps
-    throughput = ok / measured_s if measured_s > 0 else 0.0
+    return _Window(start_ts=start_ts, measured_s=measured_s)
 
-    # latency
-    histogram: str | None = None
+
+def _latency(sidecar: Mapping[str, Any] | None, entry: Entry | None, name: str) -> _Latency:
+    """Exact HdrHistogram from the sidecar, else rebuilt from Locust's rounded buckets, else its percentiles."""
+    pay_hist = _sidecar_part(sidecar, "hists", name)
     if pay_hist:
-        h = hist.decode(pay_hist)
-        latency = LatencySummary(**hist.summary_ms(h))
-        histogram = pay_hist
-        warnings.append("latency: exact HdrHistogram of successful requests recorded by the tfsbench users")
-    elif entry is not None and entry.response_times:
+        return _Latency(LatencySummary(**hist.summary_ms(hist.decode(pay_hist))), pay_hist,
+                        "latency: exact HdrHistogram of successful requests recorded by the tfsbench users")
+    if entry is not None and entry.response_times:
         h = _histogram_from_buckets(entry.response_times)
-        latency = LatencySummary(**{**hist.summary_ms(h), "mean": entry.avg_ms})
-        histogram = hist.encode(h)
-        warnings.append(WARN_ROUNDED + " (histogram rebuilt from Locust's rounded buckets)")
-    elif entry is not None:
-        latency = _latency_from_percentiles(entry)
-        warnings.append(WARN_ROUNDED)
-    else:
-        raise InputError(f"request name {name!r} has no latency statistics")
+        return _Latency(LatencySummary(**{**hist.summary_ms(h), "mean": entry.avg_ms}), hist.encode(h),
+                        WARN_ROUNDED + " (histogram rebuilt from Locust's rounded buckets)")
+    if entry is not None:
+        return _Latency(_latency_from_percentiles(entry), None, WARN_ROUNDED)
+    raise InputError(f"request name {name!r} has no latency statistics")
 
-    # payload sizes
-    request_bytes = raw_bytes = 0.0
+
+def _sizes(run: LocustRun, sidecar: Mapping[str, Any] | None, entry: Entry | None, name: str) -> _Sizes:
+    """Mean request, raw tensor and response bytes: the sidecar's totals, else the _payload.csv."""
+    pay_totals = _sidecar_part(sidecar, "totals", name)
     response_bytes = entry.response_bytes if entry is not None else 0.0
     if pay_totals and pay_totals["requests"]:
         n = pay_totals["requests"]
-        request_bytes = pay_totals["request_bytes"] / n
-        raw_bytes = pay_totals["raw_bytes"] / n
-        response_bytes = pay_totals.get("response_bytes", 0) / n
-    elif name in run.payload:
-        request_bytes = run.payload[name].get("Request bytes (mean)", 0.0)
-        raw_bytes = run.payload[name].get("Raw tensor bytes (mean)", 0.0)
-    else:
-        warnings.append("request and raw tensor sizes unknown (no _payload.csv or sidecar)")
+        return _Sizes(pay_totals["request_bytes"] / n, pay_totals["raw_bytes"] / n,
+                      pay_totals.get("response_bytes", 0) / n)
+    if name in run.payload:
+        return _Sizes(run.payload[name].get("Request bytes (mean)", 0.0),
+                      run.payload[name].get("Raw tensor bytes (mean)", 0.0), response_bytes)
+    return _Sizes(0.0, 0.0, response_bytes, "request and raw tensor sizes unknown (no _payload.csv or sidecar)")
 
-    users = o.users or (sidecar or {}).get("max_users") or max((r.users for r in run.history), default=0) or None
-    started_at = (
-        datetime.fromtimestamp(start_ts, UTC).isoformat(timespec="seconds") if start_ts else ""
-    )
+
+def _config(ident: _Identity, run: LocustRun, sidecar: Mapping[str, Any] | None, overrides: Overrides,
+            window: _Window, exact_latency: bool) -> RunConfig:
+    ucfg = ident.user_config
+    users = (overrides.users or (sidecar or {}).get("max_users") or max((r.users for r in run.history), default=0)
+             or None)
     workers = (sidecar or {}).get("workers")
-    config = RunConfig(
-        url=url or "",
-        model=str(model),
-        kind=str(kind),
-        batch_size=int(batch),
-        format=str(fmt),
+    return RunConfig(
+        url=ident.url,
+        model=ident.model,
+        kind=ident.kind,
+        batch_size=ident.batch_size,
+        format=ident.format,
         mode="closed",
         engine="locust",
         version=ucfg.get("version"),
         label=ucfg.get("label"),
         signature=ucfg.get("signature"),
         concurrency=int(users) if users else None,
-        duration_s=round(measured_s, 3) if measured_s else None,
+        duration_s=round(window.measured_s, 3) if window.measured_s else None,
         processes=int(workers) if isinstance(workers, int) and workers > 0 else 1,
         seed=int(ucfg.get("seed", 0) or 0),
         timeout_s=float(ucfg.get("timeout_s", 30.0) or 30.0),
         pool_size=int(ucfg.get("pool_size", 64) or 64),
         source="locust",
         extra={
-            "locust_request_name": name,
-            "locust_percentiles": "exact (sidecar HdrHistogram)" if pay_hist else "rounded (Locust buckets)",
+            "locust_request_name": ident.name,
+            "locust_percentiles": "exact (sidecar HdrHistogram)" if exact_latency else "rounded (Locust buckets)",
             "locust_files": list(run.sources),
         },
     )
+
+
+def to_result(run: LocustRun, sidecar: Mapping[str, Any] | None, overrides: Overrides) -> RunResult:
+    """Build the run result of one request name of a Locust run."""
+    ident = _identify(run, sidecar, overrides)
+    entry = run.entries.get(ident.name)
+    warnings = [WARN_CLOSED]
+    counts = _counts(run, sidecar, ident.name, warnings)
+    window = _measured_window(run, sidecar, entry)
+    latency = _latency(sidecar, entry, ident.name)
+    warnings.append(latency.warning)
+    sizes = _sizes(run, sidecar, entry, ident.name)
+    if sizes.warning:
+        warnings.append(sizes.warning)
+    throughput = counts.ok / window.measured_s if window.measured_s > 0 else 0.0
     summary = Summary(
-        requests=requests,
-        ok=ok,
-        errors=errors,
+        requests=counts.requests,
+        ok=counts.ok,
+        errors=counts.errors,
         throughput_rps=throughput,
-        throughput_ips=throughput * int(batch),
-        latency_ms=latency,
-        request_bytes=float(request_bytes),
-        response_bytes=float(response_bytes),
-        raw_bytes=float(raw_bytes),
+        throughput_ips=throughput * ident.batch_size,
+        latency_ms=latency.summary,
+        request_bytes=float(sizes.request_bytes),
+        response_bytes=float(sizes.response_bytes),
+        raw_bytes=float(sizes.raw_bytes),
         stable=True,
         stability_reason="not assessed for Locust runs (closed loop, Locust's own statistics)",
-        measured_s=round(measured_s, 3),
-        error_samples=tuple(sorted(messages, key=lambda m: -messages[m])[:5]),
+        measured_s=round(window.measured_s, 3),
+        error_samples=tuple(sorted(counts.messages, key=lambda m: -counts.messages[m])[:5]),
     )
     return RunResult(
-        config=config,
+        config=_config(ident, run, sidecar, overrides, window,
+                       exact_latency=bool(_sidecar_part(sidecar, "hists", ident.name))),
         environment={
             "source": "locust",
             "python": platform.python_version(),
@@ -470,12 +539,12 @@ def to_result(run: LocustRun, sidecar: Mapping[str, Any] | None, o: Overrides) -
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
         summary=summary,
-        timeseries=_timeseries(run.history, start_ts),
-        histogram=histogram,
+        timeseries=_timeseries(run.history, window.start_ts),
+        histogram=latency.histogram,
         warnings=tuple(warnings),
         partial=bool((sidecar or {}).get("partial_reason")),
         partial_reason=(sidecar or {}).get("partial_reason"),
-        started_at=started_at,
+        started_at=datetime.fromtimestamp(window.start_ts, UTC).isoformat(timespec="seconds") if window.start_ts else "",
     )
 
 
