@@ -56,3 +56,17 @@ def test_size_table_markdown():
     text = size_table_markdown([{"kind": "image", "batch_size": 8, "raw_bytes": 3000.0, "protobuf_bytes": 3050.0,
                                  "json_bytes": 4100.0, "json_gzip_bytes": 3100.0}])
     assert "| image | 8 | 3,000 | 3,050 | 4,100 | 3,100 | 1.34x |" in text
+
+
+def test_compare_pairs_rest_with_grpc(both_protocols, tmp_path, capsys):
+    from tfsbench.bench.results import save_result
+    from tfsbench.cli import main
+
+    rest = [r for r in both_protocols if r.config.protocol == "rest" and r.config.kind == "numeric"][0]
+    grpc = [r for r in both_protocols if r.config.protocol == "grpc" and r.config.kind == "numeric"][0]
+    save_result(rest, tmp_path / "rest.json")
+    save_result(grpc, tmp_path / "grpc.json")
+    assert main(["compare", str(tmp_path / "rest.json"), str(tmp_path / "grpc.json")]) == 0
+    out = capsys.readouterr().out
+    assert "protocols paired by configuration: grpc vs baseline rest" in out
+    assert "request bytes" in out and "1 matched configuration" in out

@@ -8,7 +8,8 @@ not refused). Runs of the same configuration on one side are repeats and are poo
 
 When no configuration matches at all and each side has exactly one model name, the sides are
 paired ignoring the model name (comparing model `resnet` with `resnet_v2` is a common question),
-and a note says so.
+and a note says so. Likewise, when each side has runs of one protocol and they differ, the sides are
+paired ignoring the protocol (REST vs gRPC of the same payload and load), with a note.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ IDENTITY_FIELDS: tuple[str, ...] = (
 _DEFAULTS = {"protocol": "rest"}  # fields older result files may lack
 
 
-def identity(config: RunConfig, *, with_model: bool = True) -> tuple[Any, ...]:
+def identity(config: RunConfig, *, with_model: bool = True, with_protocol: bool = True) -> tuple[Any, ...]:
     fields = IDENTITY_FIELDS if with_model else IDENTITY_FIELDS[1:]
+    if not with_protocol:
+        fields = tuple(f for f in fields if f != "protocol")
     return tuple(getattr(config, f, _DEFAULTS.get(f)) for f in fields)
 
 
@@ -66,11 +69,11 @@ class Group:
         return text if len(self.runs) == 1 else f"{text} (x{len(self.runs)})"
 
 
-def group_repeats(runs: Sequence[RunResult], *, with_model: bool = True) -> list[Group]:
+def group_repeats(runs: Sequence[RunResult], *, with_model: bool = True, with_protocol: bool = True) -> list[Group]:
     """Group runs by configuration, first appearance first."""
     by_key: dict[tuple[Any, ...], list[RunResult]] = {}
     for run in runs:
-        by_key.setdefault(identity(run.config, with_model=with_model), []).append(run)
+        by_key.setdefault(identity(run.config, with_model=with_model, with_protocol=with_protocol), []).append(run)
     return [Group(key, tuple(rs)) for key, rs in by_key.items()]
 
 
@@ -93,6 +96,15 @@ def pair_groups(a: Sequence[RunResult], b: Sequence[RunResult], *, rename_model:
         if renamed.pairs:
             note = f"different model names paired by configuration: {models_a.pop()} vs {models_b.pop()}"
             return Pairing(renamed.pairs, renamed.only_a, renamed.only_b, (note, *renamed.notes))
+    protocols_a = {getattr(r.config, "protocol", "rest") for r in a}
+    protocols_b = {getattr(r.config, "protocol", "rest") for r in b}
+    if rename_model and not pairing.pairs and len(protocols_a) == 1 and len(protocols_b) == 1 \
+            and protocols_a != protocols_b:
+        # REST vs gRPC is the question itself: pair one protocol's runs with the other's
+        across = _pair(group_repeats(a, with_protocol=False), group_repeats(b, with_protocol=False))
+        if across.pairs:
+            note = f"protocols paired by configuration: {protocols_b.pop()} vs baseline {protocols_a.pop()}"
+            return Pairing(across.pairs, across.only_a, across.only_b, (note, *across.notes))
     return pairing
 
 
