@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ours_name = pool.name
     if ours_name not in rows or "bare constant body" not in rows:
         print(output)
-        print("benchmark failed: missing rows", file=sys.stderr)
+        print(f"benchmark failed: missing rows (want {ours_name!r}, have {sorted(rows)})", file=sys.stderr)
         return 1
     ours, bare_row = rows[ours_name], rows["bare constant body"]
     ours_rps, bare_rps = float(ours["Requests/s"]), float(bare_row["Requests/s"])

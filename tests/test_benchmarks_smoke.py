@@ -37,7 +37,7 @@ SCRIPTS = [
     pytest.param("bench_engine_openloop", ["--seconds", "1"], "lag_ms", id="engine_openloop",
                  marks=[slow]),
     pytest.param("bench_target", ["--duration", "1", "--client", "fast"], "cases", id="target", marks=[slow]),
-    pytest.param("bench_locust_users", ["--users", "1", "--duration", "1", "--target", "embedded"], "ratio",
+    pytest.param("bench_locust_users", ["--users", "1", "--duration", "2", "--target", "embedded"], "ratio",
                  id="locust_users", marks=[slow]),
     pytest.param("bench_report", ["--runs", "12", "--repeat", "1"], "cases", id="report", marks=[slow]),
     pytest.param("bench_soak", ["--duration", "2s", "--warmup", "0.5s", "--rate", "50", "--interval", "0.5s",
