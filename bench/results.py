@@ -161,6 +161,28 @@ class TimePoint:
 
 
 @dataclass(frozen=True, slots=True)
+class TraceWindow:
+    """v4: one window of a trace replay, in trace time (t_s from the trace's start; rates are per
+    second of trace time, so they compare with the trace whatever --speed was)."""
+
+    t_s: float
+    duration_s: float
+    scheduled: int  # requests the (scaled) trace has in this window
+    sent: int
+    ok: int
+    errors: int
+    refused: int  # not sent: --max-inflight requests were in flight
+    offered_rps: float
+    throughput_rps: float  # ok responses per second of trace time
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    lag_p99_ms: float | None  # how late requests left (wall time)
+    late: int  # sent more than 1 ms after their intended time
+
+
+@dataclass(frozen=True, slots=True)
 class RunResult:
     config: RunConfig
     environment: Mapping[str, Any]
@@ -173,6 +195,7 @@ class RunResult:
     partial_reason: str | None = None
     started_at: str = ""  # ISO 8601 wall clock, UTC
     server: Mapping[str, Any] | None = None  # v2: the server's view (bench/measure/server_metrics.py)
+    windows: tuple[TraceWindow, ...] = ()  # v4: trace replay, per window of trace time
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -199,6 +222,10 @@ class RunResult:
                 raise TypeError("timeseries must be a list")
             for i, point in enumerate(doc.get("timeseries", ())):
                 _check_types(TimePoint, point, f"timeseries[{i}]")
+            if not isinstance(doc.get("windows", []), list):
+                raise TypeError("windows must be a list")
+            for i, window in enumerate(doc.get("windows", ())):
+                _check_types(TraceWindow, window, f"windows[{i}]")
             _check_values(doc, cfg, summ)
             summ["latency_ms"] = LatencySummary(**summ["latency_ms"])
             if summ.get("schedule_lag_ms") is not None:
@@ -216,6 +243,7 @@ class RunResult:
                 partial_reason=doc.get("partial_reason"),
                 started_at=doc.get("started_at", ""),
                 server=doc.get("server"),
+                windows=tuple(TraceWindow(**w) for w in doc.get("windows", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ResultError(f"{source}: not a valid tfsbench result ({_describe(exc)})") from None
@@ -578,7 +606,6 @@ def load_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         except ValueError as exc:
             raise ResultError(f"{path}: {exc}") from None
     return dict(doc)
-
 
 
 def load_result(path: str | os.PathLike[str]) -> RunResult:

@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "locust_export",
     "trace",
+    "replay",
 )
 
 # The exit codes live with the argument grammar (tfsbench.bench.args); re-exported for callers.

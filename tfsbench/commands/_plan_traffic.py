@@ -9,34 +9,20 @@ import argparse
 import math
 import sys
 
-
-def _duration(text: str) -> float:
-    from tfsbench.payloads.errors import InputError
-    from tfsbench.payloads.trace_synth import parse_duration_s
-
-    try:
-        return parse_duration_s(text)
-    except InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _delay(text: str) -> float:
-    if text.strip() in ("0", "0s"):
-        return 0.0
-    return _duration(text)
+from tfsbench.bench.args import duration, duration_or_zero, positive_float
 
 
 def add_traffic_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("traffic shape (plan per window of a trace; see docs/replay.md)")
     g.add_argument("--traffic", metavar="TRACE",
                    help="a tfsbench trace: replicas per window instead of one peak (--target-qps not needed)")
-    g.add_argument("--window", type=_duration, default=3600.0, metavar="D",
+    g.add_argument("--window", type=duration, default=3600.0, metavar="D",
                    help="--traffic: planning window (default 1h)")
-    g.add_argument("--peak-over", type=_duration, default=10.0, metavar="D",
+    g.add_argument("--peak-over", type=duration, default=10.0, metavar="D",
                    help="--traffic: a window's peak is the highest rate over bins of D (default 10s)")
-    g.add_argument("--scale-up-delay", type=_delay, default=300.0, metavar="D",
+    g.add_argument("--scale-up-delay", type=duration_or_zero, default=300.0, metavar="D",
                    help="--traffic: time from asking for a replica to it serving (default 5m)")
-    g.add_argument("--traffic-scale", type=float, default=1.0, metavar="X",
+    g.add_argument("--traffic-scale", type=positive_float, default=1.0, metavar="X",
                    help="--traffic: plan for X times the trace's traffic, every rate multiplied (default 1)")
 
 
