@@ -37,7 +37,7 @@ from tfsbench.server.connections import GuardedServer
 from tfsbench.server.faults import FaultDecision, FaultInjector
 from tfsbench.server.metrics import ServerMetrics
 from tfsbench.server.models import ModelInputError
-from tfsbench.server.offload import Offload, is_light
+from tfsbench.server.offload import Offload, WorkerLost, is_light
 from tfsbench.server.options import ServerOptions
 from tfsbench.server.registry import CODE_FOR_HTTP, ModelRegistry, Servable, ServingError
 from tfsbench.server.timer import PreciseTimer
@@ -358,6 +358,9 @@ class TargetApp:
         except ModelInputError as exc:
             self.metrics.count_request(route.name, "INVALID_ARGUMENT")
             return self._error(ServingError("INVALID_ARGUMENT", str(exc)))
+        except WorkerLost as exc:
+            self.metrics.count_request(route.name, "UNAVAILABLE")
+            return self._error(ServingError("UNAVAILABLE", str(exc)))
         self.metrics.count_request(route.name, "OK")
         self.metrics.observe_latency(route.name, route.verb, (time.perf_counter_ns() - start_ns) / 1000.0)
         if self._stall:
@@ -450,6 +453,8 @@ class TargetApp:
             error = ServingError.from_http(exc.status, str(exc))
         except ServingError as exc:
             error = exc
+        except WorkerLost as exc:
+            error = ServingError("UNAVAILABLE", str(exc))
         self.metrics.count_request(route.name, error.code)
         return self._error(error)
 

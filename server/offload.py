@@ -21,6 +21,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from tfsbench.payloads.codec import CodecError, DecodedRequest, decode_request, parse_json
@@ -44,6 +45,10 @@ def is_light(body: bytes) -> bool:
     if len(body) > INLINE_MAX_BYTES:
         return False
     return body.count(b",") + body.count(b"[") + body.count(b"{") <= INLINE_MAX_TOKENS
+
+
+class WorkerLost(RuntimeError):
+    """A decoding worker process died (killed, out of memory): the request fails, the pool is renewed."""
 
 
 class RequestLimitError(Exception):
@@ -117,29 +122,37 @@ class Offload:
         args = (body, signatures, default_signature, max_depth, max_instances, max_elements)
         if is_light(body):
             return decode_checked(*args)
-        loop = asyncio.get_running_loop()
-        # Submitting may start the pool (seconds, blocking): do it from a worker thread, not the loop.
-        future = await loop.run_in_executor(self._threads, self._submit, args)
-        return await asyncio.wrap_future(future)
+        return await self._in_process(decode_checked, args)
 
     async def check_json(self, body: bytes, max_depth: int) -> None:
         """Raise CodecError when `body` is not acceptable JSON; heavy bodies are parsed in a worker process."""
         if is_light(body):
             parse_json(body, max_depth=max_depth)
             return
-        loop = asyncio.get_running_loop()
-        future = await loop.run_in_executor(self._threads, self._submit, (body, max_depth), json_error)
-        error = await asyncio.wrap_future(future)
+        error = await self._in_process(json_error, (body, max_depth))
         if error is not None:
             raise CodecError(error[1], error[0])
 
-    def _submit(self, args: tuple, fn: Callable[..., Any] = decode_checked) -> Any:
+    async def _in_process(self, fn: Callable[..., T], args: tuple) -> T:
+        loop = asyncio.get_running_loop()
+        # Submitting may start the pool (seconds, blocking): do it from a worker thread, not the loop.
+        try:
+            pool, future = await loop.run_in_executor(self._threads, self._submit, fn, args)
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            with self._procs_lock:
+                if self._procs is pool:
+                    self._procs = None  # the next heavy request starts a fresh pool
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise WorkerLost("a decoding worker process died (out of memory?); the request was not decoded") from None
+
+    def _submit(self, fn: Callable[..., Any], args: tuple) -> tuple[ProcessPoolExecutor, Any]:
         with self._procs_lock:
             if self._procs is None:
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["tfsbench.server.offload"])
                 self._procs = ProcessPoolExecutor(self.workers, mp_context=context)
-            return self._procs.submit(fn, *args)
+            return self._procs, self._procs.submit(fn, *args)
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)

@@ -414,3 +414,30 @@ def test_bad_limit_flags_are_one_line_exit_2(capsys: pytest.CaptureFixture[str],
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and fragment in err[0], err
+
+
+def test_a_dead_decoding_worker_fails_one_request_and_the_pool_is_renewed() -> None:
+    import asyncio
+    import os
+
+    from tfsbench.payloads.signature import DEFAULT_SIGNATURE
+    from tfsbench.server.models import NumericModel
+    from tfsbench.server.offload import Offload, WorkerLost, is_light
+
+    body = _worst_case_body(2000)
+    raw = gzip.decompress(body)
+    assert not is_light(raw)
+    signatures = NumericModel(1).metadata.signatures
+
+    async def scenario() -> tuple[str, object]:
+        offload = Offload(workers=1)
+        try:
+            with pytest.raises(WorkerLost):
+                await offload._in_process(os._exit, (3,))  # the worker dies as an OOM kill would leave it
+            kind, decoded, _ = await offload.decode(raw, signatures, DEFAULT_SIGNATURE, 64, 100_000, 2**24)
+            return kind, decoded
+        finally:
+            offload.close()
+
+    kind, decoded = asyncio.run(scenario())
+    assert kind == "ok" and decoded.inputs["features"].shape == (2000, 4)
