@@ -26,7 +26,7 @@ slow = pytest.mark.slow
 
 # name, tiny arguments, the key every results document of that script has
 SCRIPTS = [
-    pytest.param("bench_gates", ["--samples", "2000", "--replicates", "100"], "speedup", id="gates", marks=[slow]),
+    pytest.param("bench_gates", ["--samples", "2000", "--replicates", "100"], "speedup", id="gates"),
     pytest.param("bench_aiohttp_session", ["--requests", "300", "--rounds", "1"], "cpu_us_per_request",
                  id="aiohttp_session", marks=[slow]),
     pytest.param("bench_payloads", ["--quick"], "encode", id="payloads", marks=[slow]),
@@ -39,7 +39,7 @@ SCRIPTS = [
     pytest.param("bench_target", ["--duration", "1", "--client", "fast"], "cases", id="target", marks=[slow]),
     pytest.param("bench_locust_users", ["--users", "1", "--duration", "2", "--target", "embedded"], "ratio",
                  id="locust_users", marks=[slow]),
-    pytest.param("bench_report", ["--runs", "12", "--repeat", "1"], "cases", id="report", marks=[slow]),
+    pytest.param("bench_report", ["--runs", "12", "--repeat", "1", "--quick"], "cases", id="report", marks=[slow]),
     pytest.param("bench_soak", ["--duration", "2s", "--warmup", "0.5s", "--rate", "50", "--interval", "0.5s",
                                 "--settle", "0.5s"], "client_growth_mb", id="soak", marks=[slow]),
     pytest.param("bench_grpc", ["--seconds", "0.5", "--rounds", "1", "--concurrency", "2"], "engine_over_bare",
