@@ -24,6 +24,10 @@ Format history
   runs; v3 files migrate to ().
 5 (2026-12): config `protocol`: "rest" (TF Serving's REST API, JSON) or "grpc" (PredictionService,
   protobuf); for gRPC, config.url is "grpc://HOST:PORT" (grpcs:// with TLS). v4 files migrate to "rest".
+6 (2026-12): summary `request_gzip_bytes`: the mean gzip-compressed size of the run's request bodies
+  (payloads' size accounting of the body pool; what `--gzip` would send), the one place figures read
+  it. None when unknown (Locust exports, constant bodies). v5 files migrate to None, or to the value
+  of a 'request_bytes_gzip' key in config.extra (how synthetic report data carried it before).
 
 To change the format: bump SCHEMA_VERSION, add `_migrate_N_to_N1(doc) -> doc`, register it in
 `_MIGRATIONS`, add a line above, and commit an old file under tests/fixtures/results/.
@@ -43,7 +47,7 @@ from typing import Any
 
 from tfsbench.payloads.errors import InputError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 RESULT_TYPE = "tfsbench.run"
 MANIFEST_TYPE = "tfsbench.manifest"
 
@@ -139,6 +143,7 @@ class Summary:
     warmup_s: float = 0.0  # v3: the warm-up actually taken (it ends early when throughput settles)
     window_s: float = 0.0  # v3: length of each window the stability rule compared (0: unknown)
     measure_note: str = ""  # v3: why warm-up ended and why measuring stopped
+    request_gzip_bytes: float | None = None  # v6: mean gzip-compressed request body (pool accounting)
 
     @property
     def error_count(self) -> int:
@@ -378,6 +383,7 @@ def _check_values(doc: Mapping[str, Any], cfg: Mapping[str, Any], summ: Mapping[
                 "request_bytes", "response_bytes", "raw_bytes", "measured_s", "client_cpu_pct"):
         _finite(f"summary.{key}", summ.get(key), optional=key not in ("requests", "ok"))
     _finite("summary.offered_rps", summ.get("offered_rps"), optional=True)
+    _finite("summary.request_gzip_bytes", summ.get("request_gzip_bytes"), optional=True)
     for name, count in summ.get("errors", {}).items():
         _finite(f"summary.errors.{name}", count)
     if summ["ok"] > summ["requests"]:
@@ -465,8 +471,19 @@ def _migrate_4_to_5(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _migrate_5_to_6(doc: dict[str, Any]) -> dict[str, Any]:
+    """v6 records the gzip size in the summary; before, only synthetic data carried it (config.extra)."""
+    out = dict(doc)
+    extra = out.get("config", {}).get("extra") if isinstance(out.get("config"), Mapping) else None
+    legacy = extra.get("request_bytes_gzip") if isinstance(extra, Mapping) else None
+    if isinstance(out.get("summary"), Mapping):
+        gzip_bytes = float(legacy) if isinstance(legacy, int | float) and not isinstance(legacy, bool) else None
+        out["summary"] = {**out["summary"], "request_gzip_bytes": out["summary"].get("request_gzip_bytes", gzip_bytes)}
+    return out
+
+
 _MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5}
+    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5, 5: _migrate_5_to_6}
 
 
 def migrate(doc: Mapping[str, Any], source: str = "<dict>") -> dict[str, Any]:

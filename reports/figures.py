@@ -352,13 +352,9 @@ def latency_spectrum(runs: Sequence[RunResult], per_panel: int = 6,
 
 
 def gzip_bytes(run: RunResult) -> float | None:
-    """Mean gzip-compressed request body size, when the run recorded it."""
-    for source in (run.config.extra, run.environment):
-        for key in ("request_bytes_gzip", "gzip_request_bytes", "request_gzip_bytes"):
-            value = source.get(key) if hasattr(source, "get") else None
-            if isinstance(value, int | float) and value > 0:
-                return float(value)
-    return None
+    """Mean gzip-compressed request body size, when the run recorded it (schema v6: the summary)."""
+    value = run.summary.request_gzip_bytes
+    return float(value) if value is not None and value > 0 else None
 
 
 def payload_overhead(runs: Sequence[RunResult], gzip_estimates: dict[int, float] | None = None) -> Figure | None:

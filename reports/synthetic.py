@@ -142,6 +142,7 @@ def make_run(
         throughput_ips=measured_rps * batch_size,
         latency_ms=lat,
         request_bytes=request_bytes,
+        request_gzip_bytes=round(request_bytes * (0.42 if kind != "image" else 0.76), 1),
         response_bytes=30.0 + 28.0 * batch_size,
         raw_bytes=raw_per_instance * batch_size,
         stable=stable,
@@ -167,7 +168,6 @@ def make_run(
         warmup_s=warmup_s,
         seed=seed,
         source=source,
-        extra={"request_bytes_gzip": round(request_bytes * (0.42 if kind != "image" else 0.76), 1)},
     )
     warnings: tuple[str, ...] = ()
     if unstable:

@@ -135,3 +135,46 @@ def test_a_corrupt_histogram_is_a_warning_not_a_crash() -> None:
     assert buckets(run.histogram) is None
     assert figures.latency_spectrum([run]) is None
     assert any("could not be decoded" in w for w in run_warnings(run))
+
+
+def test_payload_overhead_draws_gzip_from_real_results(tfs_url, tmp_path) -> None:
+    """Real `run_benchmark` results carry the gzip size in summary.request_gzip_bytes (schema v6), the
+    one spelling the figure reads; written and read back as files, as `tfsbench report` does."""
+    from tfsbench.bench.measure.runner import run_benchmark
+    from tfsbench.bench.results import RunConfig, load_result, save_result
+
+    real = []
+    for batch in (1, 8):
+        cfg = RunConfig(url=tfs_url, model="numeric", kind="numeric", batch_size=batch, format="row", mode="closed",
+                        engine="fast", concurrency=2, requests_limit=60, warmup_s=0.0, pool_size=4)
+        result = run_benchmark(cfg)
+        save_result(result, tmp_path / f"b{batch}.json")
+        real.append(load_result(tmp_path / f"b{batch}.json"))
+    for r in real:
+        gz = figures.gzip_bytes(r)
+        assert gz is not None and gz > 0
+        if r.config.batch_size == 8:  # a tiny body grows under gzip's header; a batch of 8 shrinks
+            assert gz < r.summary.request_bytes, (gz, r.summary.request_bytes)
+        assert "request_bytes_gzip" not in r.config.extra and "request_bytes_gzip" not in r.environment
+    bar, line = _visible_axes(figures.payload_overhead(real))
+    assert [t.get_text() for t in bar.get_legend().get_texts()] == ["raw tensor", "JSON row", "JSON + gzip"]
+    assert any("gzip" in (ln.get_label() or "") for ln in line.get_lines())
+
+
+def test_v5_results_migrate_to_one_gzip_spelling() -> None:
+    """A real v5 file has no gzip size (None, so reports estimate it); v5 synthetic data kept it in
+    config.extra['request_bytes_gzip'], which the migration moves into the summary."""
+    from pathlib import Path
+
+    from tfsbench.bench.results import RunResult, load_result, migrate
+    from tfsbench.reports.payload_sizes import gzip_estimates
+
+    old = load_result(Path(__file__).parent / "fixtures" / "results" / "run-v5.json")
+    assert old.summary.request_gzip_bytes is None and figures.gzip_bytes(old) is None
+    estimate = gzip_estimates([old])[id(old)]
+    assert 0 < estimate < old.summary.request_bytes
+    doc = make_run("numeric", 8, concurrency=2).to_dict()
+    doc["schema_version"] = 5
+    doc["config"]["extra"] = {"request_bytes_gzip": 123.5}
+    del doc["summary"]["request_gzip_bytes"]
+    assert RunResult.from_dict(migrate(doc)).summary.request_gzip_bytes == 123.5

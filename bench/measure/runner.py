@@ -564,7 +564,7 @@ def run_benchmark(config: RunConfig, *, pool: Any = None, headers: Mapping[str, 
     if lost:
         partial_reason = lost if partial_reason is None else f"{partial_reason}; {lost}"
     result = assemble(config, reports, env, float(getattr(pool, "mean_raw_bytes", 0.0)), started_at,
-                      partial_reason, warmup_how=control.warmup_how)
+                      partial_reason, warmup_how=control.warmup_how, request_gzip_bytes=mean_gzip_bytes(pool))
     return server_view.attach(result)  # [server_metrics hook] ... and after it: RunResult.server
 
 
@@ -643,8 +643,17 @@ def _note(config: RunConfig, warmup_s: float, warmup_how: str, measured_s: float
     return f"{warm}; {how}"
 
 
+def mean_gzip_bytes(pool: Any) -> float | None:
+    """Mean gzip-compressed size of a pool's bodies (payloads' SizeInfo accounting), None when the pool
+    keeps no size accounting (constant bodies, gRPC pools)."""
+    sizes = [getattr(s, "gzip_bytes", None) for s in getattr(pool, "sizes", ()) or ()]
+    sizes = [float(v) for v in sizes if isinstance(v, int | float)]
+    return sum(sizes) / len(sizes) if sizes else None
+
+
 def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any], raw_bytes: float,
-             started_at: str, partial_reason: str | None, *, warmup_how: str = "") -> RunResult:
+             started_at: str, partial_reason: str | None, *, warmup_how: str = "",
+             request_gzip_bytes: float | None = None) -> RunResult:
     """Merge the engines' reports into one RunResult (pure: no I/O, testable on its own)."""
     latency = hist.new()
     for r in reports:
@@ -713,7 +722,8 @@ def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any]
         throughput_ips=throughput * config.batch_size, latency_ms=_latency(latency),
         request_bytes=sum(r.request_bytes_total for r in reports) / requests if requests else 0.0,
         response_bytes=sum(r.response_bytes_total for r in reports) / requests if requests else 0.0,
-        raw_bytes=raw_bytes, stable=stable, stability_reason=reason, measured_s=measured_s,
+        raw_bytes=raw_bytes, request_gzip_bytes=request_gzip_bytes, stable=stable, stability_reason=reason,
+        measured_s=measured_s,
         offered_rps=config.rate_rps if config.mode == "open" else None,
         schedule_lag_ms=_latency(lag) if lag is not None else None,
         late_requests=late, refused_inflight=refused, client_cpu_pct=cpu, client_saturated=saturated,
