@@ -188,7 +188,7 @@ class TargetApp:
             return web.Response(status=200, headers=self._json_headers)
         malformed = ServingError("INVALID_ARGUMENT", f"Malformed request: {method} {path}")
         if method == "POST":
-            if not self.options.enable_cors and _cross_site(request):
+            if not self.options.enable_cors and _cross_site_simple(request):
                 raise ServingError(
                     "PERMISSION_DENIED",
                     "Cross-origin POST refused: this server does not enable CORS (serve --enable-cors)",
@@ -494,12 +494,21 @@ class TargetApp:
         self.offload.close()
 
 
-def _cross_site(request: web.BaseRequest) -> bool:
-    """A browser's POST from another origin (CSRF): Origin names another host:port than Host.
+# Content types a browser sends cross-site without a preflight (the Fetch standard's "simple" POST).
+_SIMPLE_TYPES = ("", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
 
-    Browsers send `Origin` on every cross-origin POST, including "simple" ones (text/plain, forms)
-    that skip the preflight; curl, the engines and other programs send none and are not affected.
+
+def _cross_site_simple(request: web.BaseRequest) -> bool:
+    """A browser's cross-site POST that skipped the preflight (CSRF): refused unless CORS is on.
+
+    Browsers send `Origin` on every cross-origin POST; one with a simple content type (text/plain,
+    a form) reaches the server without a preflight, so only the server can stop it. Any other content
+    type (application/json) is preflighted, and without CORS the preflight fails in the browser, as
+    with TF Serving. curl, the engines and other programs send no `Origin` and are not affected.
     """
+    content_type = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if content_type not in _SIMPLE_TYPES:
+        return False
     origin = request.headers.get("Origin")
     if origin is None:
         fetch_site = request.headers.get("Sec-Fetch-Site", "")
