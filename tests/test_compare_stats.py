@@ -11,9 +11,9 @@ from reports_fixtures import (
     run_cli,
     synth,  # noqa: F401
 )
+from tfsbench.bench.stats.histograms import bootstrap_percentile, buckets
 from tfsbench.reports.compare import compare_pair, compare_runs
 from tfsbench.reports.dataset import all_runs, load_sources
-from tfsbench.bench.stats.histograms import bootstrap_percentile, buckets
 from tfsbench.reports.synthetic import make_run
 
 
