@@ -179,7 +179,7 @@ def _config_plan(
         lowest = points[0]
         reason = (f"no measured load met {slo}: the lowest load ({lowest.run}) measured "
                   f"{lowest.slo_value_ms:.1f} ms ({lowest.reason})")
-        return ConfigPlan(model=cfg.model, kind=cfg.kind, batch_size=cfg.batch_size, format=cfg.format,
+        return ConfigPlan(model=cfg.model, kind=cfg.kind, batch_size=cfg.batch_size, format=cfg.encoding,
                           basis=basis, capacity_rps=None, capacity_ips=None, capacity_run=None,
                           slo_value_at_capacity_ms=None, demand_rps=demand_rps, replicas=None,
                           per_replica_rps=None, expected_ms=None, expected_p50_ms=None, expected_note=reason,
@@ -210,7 +210,7 @@ def _config_plan(
     cost_per_million = (cost_per_hour / predictions_per_hour * 1e6
                         if cost_per_hour is not None and predictions_per_hour > 0 else None)
     return ConfigPlan(
-        model=cfg.model, kind=cfg.kind, batch_size=cfg.batch_size, format=cfg.format, basis=basis,
+        model=cfg.model, kind=cfg.kind, batch_size=cfg.batch_size, format=cfg.encoding, basis=basis,
         capacity_rps=capacity, capacity_ips=capacity * cfg.batch_size, capacity_run=best_point.run,
         slo_value_at_capacity_ms=best_point.slo_value_ms, demand_rps=demand_rps, replicas=replicas,
         per_replica_rps=per_replica, expected_ms=expected, expected_p50_ms=expected_p50, expected_note=note,
@@ -292,4 +292,17 @@ def _recommend(configs: Sequence[ConfigPlan], slo: Slo, target_qps: float | None
             f"{slo.metric} at that load is {c.expected_ms:.1f} ms against the SLO's {slo.bound_ms:g} ms.")
     if c.cost_per_million is not None:
         text += f" Cost: {c.cost_per_hour:.2f} per hour, {c.cost_per_million:.4f} per million predictions."
+    text += _protocol_note(c, feasible)
     return i, text
+
+
+def _protocol_note(best: ConfigPlan, feasible: Sequence[tuple[int, ConfigPlan]]) -> str:
+    """When the same payload was measured over REST and gRPC: which protocol needs fewer replicas."""
+    same = [c for _, c in feasible if (c.model, c.kind, c.batch_size) == (best.model, best.kind, best.batch_size)
+            and c is not best and (c.format == "grpc") != (best.format == "grpc")]
+    if not same:
+        return ""
+    other = min(same, key=lambda c: c.replicas or math.inf)
+    mine, theirs = ("gRPC", "REST") if best.format == "grpc" else ("REST", "gRPC")
+    return (f" {mine} needs {best.replicas} replica{'s' if best.replicas != 1 else ''} where {theirs} "
+            f"({other.name}) needs {other.replicas}.")

@@ -70,3 +70,23 @@ def test_compare_pairs_rest_with_grpc(both_protocols, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "protocols paired by configuration: grpc vs baseline rest" in out
     assert "request bytes" in out and "1 matched configuration" in out
+
+
+def test_plan_says_which_protocol_needs_fewer_replicas(both_protocols, tmp_path, capsys):
+    from tfsbench.bench.results import save_result
+    from tfsbench.cli import main
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for i, r in enumerate(r for r in both_protocols if r.config.kind == "numeric"):
+        save_result(r, runs / f"{i}.json")
+    status = main(["plan", str(runs), "--slo", "p99<5000ms", "--target-qps", "5000", "--out", str(tmp_path / "plan"),
+                   "--no-report"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    import json
+
+    plan = json.loads((tmp_path / "plan" / "plan.json").read_text())
+    assert sorted(c["format"] for c in plan["configs"]) == ["grpc", "row"]
+    assert ("gRPC needs" in plan["recommendation"]) or ("REST needs" in plan["recommendation"])
+    assert "where" in plan["recommendation"]
