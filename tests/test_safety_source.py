@@ -98,7 +98,7 @@ def test_results_are_json_and_loading_checks_the_schema(tmp_path: Path) -> None:
         (lambda d: d["summary"]["latency_ms"].__setitem__("p99", "fast"), "latency_ms.p99"),
         (lambda d: d.__setitem__("histogram", {"__class__": "os.system"}), "result.histogram"),
         (lambda d: d.__setitem__("timeseries", [{"t_s": 0, "requests": "x", "errors": 0, "p50_ms": None,
-                                                 "p99_ms": None}]), "timeseries[].requests"),
+                                                 "p99_ms": None}]), "timeseries[0].requests"),
     ):
         broken = json.loads(fixture.read_text())
         mutate(broken)
