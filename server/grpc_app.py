@@ -85,6 +85,20 @@ class GrpcService:
         inline = body_bytes <= _INLINE_MAX_BYTES and getattr(servable.model, "inline_ok", False)
         return await self.target._run(servable, signature_name, inputs, inline)
 
+    def _check_limits(self, inputs: Any) -> None:
+        """The REST path's per-request caps (serve --max-instances, --max-elements), same texts."""
+        options = self.target.options
+        max_instances = getattr(options, "max_instances", None)
+        max_elements = getattr(options, "max_elements", None)
+        dims = {arr.shape[0] for arr in inputs.values() if arr.ndim}
+        if max_instances is not None and len(dims) == 1 and (batch := dims.pop()) > max_instances:
+            raise ServingError("INVALID_ARGUMENT", f"Request has {batch} instances, more than the limit of "
+                                                   f"{max_instances} (serve --max-instances)")
+        elements = sum(int(arr.size) for arr in inputs.values())
+        if max_elements is not None and elements > max_elements:
+            raise ServingError("INVALID_ARGUMENT", f"Request has {elements} tensor elements, more than the limit "
+                                                   f"of {max_elements} (serve --max-elements)")
+
     def _parse(self, cls: Any, body: bytes) -> Any:
         try:
             return cls.FromString(body)
@@ -121,6 +135,7 @@ class GrpcService:
             version, label = _spec_version(spec)
             servable = self.registry.resolve(name, version, label)
             decoded = decode_predict_request(request, servable.model.metadata.signatures)
+            self._check_limits(decoded.inputs)
             sig_name = decoded.signature.name
             if target._threads is not None:
                 async with target._threads:

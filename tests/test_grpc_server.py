@@ -148,3 +148,14 @@ def test_large_message_over_body_limit_is_resource_exhausted(grpc_server):
     channel, _ = grpc_server(max_body_bytes=1024)
     body = encode_predict_request({"features": np.zeros((100, 4), np.float32)}, "numeric")
     assert _error(channel, PREDICT_METHOD, body)[0] == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_request_caps_apply_to_grpc_too(grpc_server):
+    channel, _ = grpc_server(max_instances=3, max_elements=8)
+    code, details = _error(channel, PREDICT_METHOD, encode_predict_request(
+        {"features": np.zeros((4, 4), np.float32)}, "numeric"))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "more than the limit of 3" in details
+    code, details = _error(channel, PREDICT_METHOD, encode_predict_request(
+        {"features": np.zeros((3, 4), np.float32)}, "numeric"))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "12 tensor elements" in details
+    assert _predict(channel, {"features": FEATURES})["probabilities"].shape == (2, 3)
