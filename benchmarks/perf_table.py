@@ -269,7 +269,7 @@ SECTIONS: tuple[Section, ...] = (
         generic,
         "Historical: 30 minutes at 500 req/s (900,000 requests, all ok): load generator RSS 49.5 MiB at 70 s "
         "and 50.7 MiB at the end, peak after the load 51.7 MiB once `tfsbench.bench.measure.hist` broke hdrh's "
-        "reference cycle (it was 388 MiB before). Figure: docs/img/soak-fast-30min.png."),
+        "reference cycle (it was 388 MiB before). Figure of that run: [soak-fast-30min.png](img/soak-fast-30min.png)."),
 )
 
 
