@@ -118,11 +118,9 @@ def test_committed_page_is_generated_from_committed_data() -> None:
         "docs/performance.md differs from benchmarks/data/: run python -m benchmarks.perf_table")
 
 
-def test_every_committed_document_has_its_section_and_machine() -> None:
+def test_every_committed_document_is_on_the_page_with_its_machine() -> None:
     page = perf_table.render(perf_table.DATA_DIR)
-    names = {s.name for s in perf_table.SECTIONS}
-    for path in perf_table.DATA_DIR.glob("*.json"):
-        assert path.stem in names, f"{path.name} has no section in perf_table.SECTIONS"
+    for path in perf_table.DATA_DIR.glob("*.json"):  # documents without a Section get a generic table
         assert f"--out benchmarks/data/{path.name}" in page
     assert page.count("Machine: ") == len(list(perf_table.DATA_DIR.glob("*.json")))
 
