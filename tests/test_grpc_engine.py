@@ -275,3 +275,19 @@ def test_selfbench_grpc_writes_its_ratios(tmp_path, capsys):
     doc = json.loads(out.read_text())
     assert doc["engine_rounds"][0]["errors"] == {} and doc["bare_rounds"][0]["requests"] > 0
     assert doc["open_loop"]["errors"] == {}
+
+
+def test_server_view_reads_the_grpc_entrypoint():
+    server = ServerThread(grpc_port=0)
+    server.start()
+    try:
+        metrics = server.base_url + "/monitoring/prometheus/metrics"
+        result = run_benchmark(_config(f"grpc://127.0.0.1:{server.grpc_port}", requests_limit=50,
+                                       extra={"server_metrics": metrics}))
+        plain = run_benchmark(_config(f"grpc://127.0.0.1:{server.grpc_port}", requests_limit=5))
+    finally:
+        server.stop()
+    assert result.server is not None and result.server["found"], result.server
+    assert sum(result.server["request_count_by_status"].values()) >= 50
+    assert result.server["latency_ms"]["p50"] > 0
+    assert plain.server is None  # a grpc:// address has no metrics page: not scraped

@@ -247,7 +247,8 @@ async def scrape_async(session: Any, url: str, timeout_s: float = 5.0) -> Scrape
 # ---- the run's server view --------------------------------------------------------------------
 
 
-def server_view(before: Scrape, after: Scrape, model: str, api: str = "predict") -> dict[str, Any]:
+def server_view(before: Scrape, after: Scrape, model: str, api: str = "predict",
+                entrypoint: str = "REST") -> dict[str, Any]:
     """The `server` field of a RunResult from two scrapes around the measured window."""
     view: dict[str, Any] = {
         "scrape_url": after.url,
@@ -265,7 +266,7 @@ def server_view(before: Scrape, after: Scrape, model: str, api: str = "predict")
     if before.samples is None or after.samples is None:
         view["error"] = before.error or after.error
         return view
-    want = {"model_name": model, "API": api, "entrypoint": "REST"}
+    want = {"model_name": model, "API": api, "entrypoint": entrypoint}
     after_h = histogram(after.samples, REQUEST_LATENCY, want)
     if after_h is None:
         if histogram(after.samples, REQUEST_LATENCY) is None:
@@ -339,10 +340,12 @@ class Measure:
         result = view.attach(result)
     """
 
-    def __init__(self, base_url: str, model: str, path: str = DEFAULT_PATH, api: str = "predict") -> None:
+    def __init__(self, base_url: str, model: str, path: str = DEFAULT_PATH, api: str = "predict",
+                 entrypoint: str = "REST") -> None:
         self.url = metrics_url(base_url, path)
         self.model = model
         self.api = api
+        self.entrypoint = entrypoint  # TF Serving labels latency by door: REST or GRPC
         self.before: Scrape | None = None
         self.after: Scrape | None = None
 
@@ -361,7 +364,7 @@ class Measure:
     def view(self) -> dict[str, Any] | None:
         if self.before is None or self.after is None:
             return None
-        return server_view(self.before, self.after, self.model, self.api)
+        return server_view(self.before, self.after, self.model, self.api, self.entrypoint)
 
     def attach(self, result: RunResult) -> RunResult:
         view = self.view()
@@ -403,10 +406,13 @@ class Window:
         self.enabled = setting not in ("off", "", None, False)
         if getattr(config, "protocol", "rest") == "grpc" and not re.match(r"^https?://", str(setting)):
             self.enabled = False  # a gRPC address has no metrics page: scrape only a full http(s) URL
+        if getattr(config, "protocol", "rest") == "grpc" and not re.match(r"^https?://", str(setting)):
+            self.enabled = False  # a gRPC address has no metrics page: scrape only a full http(s) URL
         self._start_at = start_at
         self._warmup_s = float(getattr(config, "warmup_s", 0.0) or 0.0)
         self._done = threading.Event()
-        self.measure = Measure(config.url, config.model, str(setting) if self.enabled else DEFAULT_PATH)
+        self.measure = Measure(config.url, config.model, str(setting) if self.enabled else DEFAULT_PATH,
+                               entrypoint="GRPC" if getattr(config, "protocol", "rest") == "grpc" else "REST")
         self._thread = threading.Thread(target=self._before, name="tfsbench-scrape", daemon=True)
         if self.enabled:
             self._thread.start()
@@ -439,14 +445,14 @@ class Window:
         if self.every_s > 0 and result.server and result.server.get("found") and self.measure.after:
             points = [self.measure.before, *self.scrapes, self.measure.after]
             server = dict(result.server)
-            server["windows"] = windows(points, self.measure.model, self.measure.api)
+            server["windows"] = windows(points, self.measure.model, self.measure.api, self.measure.entrypoint)
             result = dataclasses.replace(result, server=server)
         return result
 
 
-def windows(scrapes: list[Scrape], model: str, api: str = "predict") -> list[dict[str, Any]]:
+def windows(scrapes: list[Scrape], model: str, api: str = "predict", entrypoint: str = "REST") -> list[dict[str, Any]]:
     """Per-interval server latency between consecutive scrapes (t_s from the first scrape)."""
-    want = {"model_name": model, "API": api, "entrypoint": "REST"}
+    want = {"model_name": model, "API": api, "entrypoint": entrypoint}
     out: list[dict[str, Any]] = []
     t0 = scrapes[0].at_s
     for prev, cur in zip(scrapes, scrapes[1:], strict=False):
