@@ -12,7 +12,9 @@ Locust's `/swarm` copies every form field whose name matches a parsed option int
 one POST could otherwise move `--tfs-result`, `--csv` or `--html` (and Locust writes there when it
 quits). Only the fields the start form shows are accepted: Locust's own (users, rate, host, run
 time, profile, classes, shape) and our `include_in_web_ui` parameters. Any other known option,
-output locations above all, is refused with HTTP 400 and one line; they stay as given at start-up.
+output locations above all, is refused with `success: false` and one line, which the UI shows under
+the form like any other refusal (Locust's UI shows only the message of a 200 answer; a 400 would
+read "An unknown error occurred"); they stay as given at start-up.
 A POST whose Origin (or Referer) is not the UI's own host is refused with 403, so a web page
 elsewhere cannot start a swarm.
 """
@@ -139,9 +141,7 @@ def install(
                 "(output locations and start-up options are fixed when Locust starts)"
             )
             logger.error("%s", message)
-            resp = jsonify({"success": False, "message": message, "host": environment.host})
-            resp.status_code = 400
-            return resp
+            return jsonify({"success": False, "message": message, "host": environment.host})
         running = environment.runner is not None and environment.runner.state in ("spawning", "running")
         try:
             cfg = check_form(environment, request.form)

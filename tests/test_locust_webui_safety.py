@@ -1,7 +1,7 @@
 """Locust's web UI cannot choose where files are written, and only its own page can start a swarm.
 
 A real Locust (subprocess, web UI on loopback) and real HTTP POSTs to `/swarm`: a form naming an
-output location (`tfs_result`, `csv_prefix`, `html_file`) is refused with 400 and one line; a POST
+output location (`tfs_result`, `csv_prefix`, `html_file`) is refused with `success: false` and one line (what Locust's UI shows under its form); a POST
 from another origin is refused with 403; the file given at start-up is the one written at quit.
 """
 
@@ -87,7 +87,7 @@ def test_swarm_form_cannot_move_output_files_or_come_from_elsewhere(locust_web, 
     for field, value in (("tfs_result", tmp_path / "evil.json"), ("csv_prefix", tmp_path / "evil"),
                          ("html_file", tmp_path / "evil.html")):
         status, doc = _post(base + "/swarm", {**form, field: str(value)}, own)
-        assert status == 400, (field, status, doc)
+        assert status == 200, (field, status, doc)  # Locust's UI shows messages of 200 answers only
         assert doc["success"] is False and field in doc["message"] and "web UI" in doc["message"]
     assert _get_json(base + "/stats/requests")["state"] == "ready"
 
