@@ -183,10 +183,15 @@ def window_rates(trace: Trace, window_s: float) -> np.ndarray:
     return counts / np.maximum(lengths, 1e-9)
 
 
-def describe(trace: Trace, window_s: float = 3600.0) -> Sequence[str]:
-    """A few lines about a trace (for `trace synth`, `trace import` and `trace show`)."""
+def describe(trace: Trace, window_s: float | None = None) -> Sequence[str]:
+    """A few lines about a trace (for `trace synth`, `trace import` and `trace show`); the window
+    for min/max rates defaults to an hour, or a minute for traces under three hours."""
+    if window_s is None:
+        window_s = 3600.0 if trace.duration_s >= 3 * 3600 else 60.0
     rates = window_rates(trace, window_s)
-    lines = [f"{len(trace):,} requests over {trace.duration_s / 3600:.2f} h "
+    length = (f"{trace.duration_s / 3600:.2f} h" if trace.duration_s >= 3 * 3600
+              else f"{trace.duration_s / 60:.1f} min")
+    lines = [f"{len(trace):,} requests over {length} "
              f"(mean {trace.mean_rps:.1f} req/s; per {window_s:g} s window: min {rates.min():.1f}, "
              f"max {rates.max():.1f} req/s)"]
     mix = sorted(trace.key_counts().items(), key=lambda kv: -kv[1])

@@ -67,6 +67,12 @@ def _warnings(ctx: ReportContext) -> dict[str, Any] | None:
         items += [(section.title, w) for w in section.warnings]
     if ctx.plan is not None:
         items += [("plan", w) for w in ctx.plan.warnings]
+    for src in getattr(ctx, "sources", None) or ():  # sweeps' over-saturation stops (bench/orchestrate/saturation.py)
+        skipped = (src.manifest or {}).get("saturated") or {}
+        if isinstance(skipped, dict) and skipped:
+            rule = src.manifest.get("saturation_rule") or "throughput stopped rising while latency kept climbing"
+            items.append((f"sweep {src.path}", f"over-saturation stop: {rule}"))
+            items += [(f"sweep {src.path}", f"{rid} not run: {why}") for rid, why in skipped.items()]
     if not items:
         return None
     unstable = sum(1 for r in ctx.runs if not r.summary.stable)

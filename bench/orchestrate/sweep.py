@@ -37,6 +37,8 @@ from tfsbench.bench.orchestrate.prepare import (
     preflight_key,
     run_kwargs,
 )
+from tfsbench.bench.orchestrate.saturation import RULE as SATURATION_RULE
+from tfsbench.bench.orchestrate.saturation import load_of, saturated, series_key
 from tfsbench.bench.orchestrate.sweep_config import (
     CHECK_KEYS,
     SWEEP_KEYS,
@@ -85,6 +87,7 @@ class SweepOutcome:
     partial: tuple[RunResult, ...] = ()  # the run that was interrupted, if any
     skipped_ids: tuple[str, ...] = ()
     failed: Mapping[str, str] = field(default_factory=dict)  # run id -> error, for runs that crashed
+    saturated: Mapping[str, str] = field(default_factory=dict)  # run id -> why it was skipped (saturation.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,8 @@ class _Ledger:
         self.skipped: list[str] = []
         self.partial: dict[str, RunResult] = {}
         self.failed: dict[str, str] = {}  # run id -> what went wrong (an engine crash, not a server error)
+        self.saturated: dict[str, str] = {}  # run id -> why it was skipped: its series was past saturation
+        self.stop_when_saturated = True
         self.interrupted = False
 
     @property
@@ -127,10 +132,12 @@ class _Ledger:
             runs=[f"{rid}.json" for rid in ids if rid in self.finished],
             planned=ids,
             partial=[f"{rid}.json" for rid in ids if rid in self.partial],
-            complete=len(self.finished) == len(ids),
+            complete=len(self.finished) + len(self.saturated) == len(ids),
             interrupted=self.interrupted,
             thresholds=self.thresholds,
             failed=dict(self.failed),
+            saturated=dict(self.saturated),
+            saturation_rule=SATURATION_RULE if self.stop_when_saturated else None,
             fingerprints={rid: self.fingerprints[rid] for rid in ids if rid in self.finished or rid in self.partial},
         ))
 
@@ -147,6 +154,7 @@ class _Ledger:
             partial=tuple(self.partial.values()),
             skipped_ids=tuple(self.skipped),
             failed=dict(self.failed),
+            saturated=dict(self.saturated),
         )
 
 
@@ -226,12 +234,24 @@ def _run_todo(todo: Sequence[_PlannedRun], runner: _Runner, ledger: _Ledger, out
               log: Callable[[str], None]) -> None:
     """Run the remaining runs in plan order until done, stopped or interrupted mid-run."""
     n_all = len(ledger.planned)
+    # over-saturation stop (saturation.py): series key -> (load at which it stopped, why)
+    series: dict[tuple, list[RunResult]] = {}
+    for result in ledger.finished.values():
+        series.setdefault(series_key(result.config), []).append(result)
+    stopped = {key: (max(load_of(r.config) for r in runs), why) for key, runs in series.items()
+               if ledger.stop_when_saturated and (why := saturated(runs))}
     bar = SweepProgress([(p.run_id, p.config) for p in todo], enabled=progress)
     with bar:
         for index, p in enumerate(todo):
             if runner.stop.is_set():
                 ledger.interrupted = True
                 return
+            key = series_key(p.config)
+            if key in stopped and load_of(p.config) > stopped[key][0]:
+                ledger.saturated[p.run_id] = stopped[key][1]
+                log(f"skipped {p.run_id}: {stopped[key][1]}")
+                ledger.write()
+                continue
             bar.start_run(index, p.run_id, p.config)
             try:
                 result = runner(p.config, bar.update)
@@ -248,6 +268,10 @@ def _run_todo(todo: Sequence[_PlannedRun], runner: _Runner, ledger: _Ledger, out
                 ledger.write()
                 return
             ledger.finished[p.run_id] = result
+            series.setdefault(key, []).append(result)
+            why = saturated(series[key]) if ledger.stop_when_saturated else None
+            if why and key not in stopped:
+                stopped[key] = (max(load_of(r.config) for r in series[key]), why)
             ledger.write()
             bar.finish_run(p.run_id, result)
             if not progress:
@@ -268,11 +292,13 @@ def run_sweep(
     runner: Callable[..., RunResult] | None = None,
     preflight_fn: Callable[..., Any] | None = None,
     on_ready: Callable[[], None] | None = None,
+    stop_when_saturated: bool = True,
 ) -> SweepOutcome:
     """Run the grid into `out_dir`. `pool_factory(config)` builds the payload pool for a run
     (default: the runner builds it from the config). `runner` and `preflight_fn` default to
     `tfsbench.bench.measure.runner.run_benchmark` and `tfsbench.bench.measure.preflight.preflight` (replaceable in tests).
-    `on_ready()` is called once the target passed preflight, just before the first load."""
+    `on_ready()` is called once the target passed preflight, just before the first load.
+    `stop_when_saturated`: skip a series' higher load levels once it is past saturation (saturation.py)."""
     if runner is None:
         from tfsbench.bench.measure.runner import run_benchmark as runner
 
@@ -282,6 +308,7 @@ def run_sweep(
     out_dir = _checked_out_dir(out_dir)
     manifest_path = out_dir / "manifest.json"
     ledger = _Ledger(manifest_path, _plan_runs(plan), thresholds)
+    ledger.stop_when_saturated = stop_when_saturated
     old_fps = _old_fingerprints(out_dir, manifest_path, resume)
     if resume:
         _take_finished(ledger, out_dir, old_fps, log)

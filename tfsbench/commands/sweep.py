@@ -91,6 +91,9 @@ def register(sub: Subparsers) -> None:
     o.add_argument("--out", type=Path, help="output directory (one JSON per run + manifest.json)")
     o.add_argument("--no-resume", action="store_true", help="redo every run even if its result exists")
     o.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
+    o.add_argument("--no-saturation-stop", action="store_true",
+                   help="run every load level even past saturation (default: a series stops once throughput "
+                        "stops rising while latency keeps climbing; see docs/replay.md)")
     o.add_argument("--check", action="store_true",  # [check hook] see tfsbench check / tfsbench.reports.check
                    help="gate the finished runs on the --config file's [check] thresholds; exit 1 if one fails")
     add_payload_options(p, multi=True)
@@ -252,7 +255,8 @@ def run(args: argparse.Namespace) -> int:
     with stop_on_signals(stop, first_signal):
         outcome = run_sweep(plan, sf.out_dir, resume=not args.no_resume, progress=not args.no_progress,
                             headers=dict(sf.headers) or None, stop=stop, thresholds=sf.thresholds,
-                            on_ready=lambda: print(announcement, file=sys.stderr, flush=True))
+                            on_ready=lambda: print(announcement, file=sys.stderr, flush=True),
+                            stop_when_saturated=not getattr(args, "no_saturation_stop", False))
     print_outcome(outcome)
     if outcome.interrupted:
         return EXIT_INTERRUPTED
@@ -292,6 +296,13 @@ def print_outcome(outcome: Any) -> None:
             cells = ["-"] * 4
         table.add_row(run_id(r.config), *cells, str(s.error_count), "-", "partial (interrupted)")
     console.print(table)
+    saturated = getattr(outcome, "saturated", {}) or {}
+    if saturated:
+        from tfsbench.bench.orchestrate.saturation import RULE
+
+        print(f"over-saturation stop ({RULE}):")
+        for rid, why in saturated.items():
+            print(f"  skipped {rid}: {why}")
     n_done, n_all = len(outcome.finished_ids), len(outcome.planned)
     for rid, why in outcome.failed.items():
         print(f"run {rid} FAILED: {why} (rerun the sweep to retry it)", file=sys.stderr)
@@ -303,5 +314,6 @@ def print_outcome(outcome: Any) -> None:
         print(f"sweep finished with {len(outcome.failed)} failed run(s): {n_done} of {n_all} runs saved. "
               f"Manifest: {outcome.manifest_path}", file=sys.stderr)
     else:
-        print(f"sweep complete: {n_all} runs ({outcome.skipped} skipped as already done). "
+        past = f", {len(saturated)} not run: past saturation" if saturated else ""
+        print(f"sweep complete: {n_all} runs ({outcome.skipped} skipped as already done{past}). "
               f"Manifest: {outcome.manifest_path}", file=sys.stderr)

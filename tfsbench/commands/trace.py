@@ -65,7 +65,8 @@ def register(sub: Subparsers) -> None:
 
     w = verbs.add_parser("show", help="summarise a trace: requests, rates per window, request mix")
     w.add_argument("trace", metavar="TRACE")
-    w.add_argument("--window", type=duration, default=3600.0, help="window for rates (default 1h)")
+    w.add_argument("--window", type=duration, default=None,
+                   help="window for rates (default 1h; 1m for traces under 3 h)")
     w.set_defaults(func=run_show)
 
 
