@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from tfsbench.reports.dataset import Source
     from tfsbench.reports.plan import Plan
 
-EXTRA_SECTION_MODULES: tuple[str, ...] = ("tfsbench.reports.server_view",)
+EXTRA_SECTION_MODULES: tuple[str, ...] = ("tfsbench.reports.server_view", "tfsbench.reports.protocols")
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,3 +129,46 @@ def protocol_figure(rows: Sequence[ProtocolRow]) -> Any:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# ---- report section (reports/context.py EXTRA_SECTION_MODULES) -------------------------------------
+
+SECTION_ID = "protocols"
+TITLE = "REST vs gRPC"
+FIGURE_NAME = "protocols.png"
+CAPTION = ("p50 (dark) and p99 (light) latency and throughput of the same payload and load over REST and "
+           "gRPC. Lower latency and higher throughput are better; bytes per instance are in the table.")
+
+
+def build_figures(ctx: Any) -> list[Any]:
+    from tfsbench.reports.context import FigureOut
+    from tfsbench.reports.style import png_bytes
+
+    rows = protocol_rows(ctx.runs)
+    if not rows:
+        return []
+    return [FigureOut(name=FIGURE_NAME, title=TITLE, caption=CAPTION, png=png_bytes(protocol_figure(rows)))]
+
+
+def build_section(ctx: Any) -> Any:
+    """A table of every (kind, batch, load) measured over both protocols; None when there is none."""
+    import html
+
+    from tfsbench.reports.context import Section
+
+    rows = protocol_rows(ctx.runs)
+    if not rows:
+        return None
+    head = ["kind", "batch", "load", "protocol", "bytes/instance", "p50 ms", "p99 ms", "req/s", "client CPU µs/req"]
+    body = []
+    for r in rows:
+        cells = [r.kind, str(r.batch_size), r.load, r.protocol, f"{r.request_bytes_per_instance:,.0f}",
+                 f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", f"{r.throughput_rps:,.0f}",
+                 _num(r.client_cpu_us_per_request, ",.0f")]
+        body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    intro = ("The same generated tensors sent over TF Serving's REST API (JSON) and its gRPC API (protobuf) at "
+             "the same load: what each costs in bytes, latency, throughput and client CPU.")
+    fragment = (f"<p>{html.escape(intro)}</p><div class=\"scroll\"><table><thead><tr>{th}</tr></thead>"
+                f"<tbody>{''.join(body)}</tbody></table></div>")
+    return Section(SECTION_ID, TITLE, fragment, f"{intro}\n\n{protocol_table_markdown(rows)}")

@@ -90,3 +90,18 @@ def test_plan_says_which_protocol_needs_fewer_replicas(both_protocols, tmp_path,
     assert sorted(c["format"] for c in plan["configs"]) == ["grpc", "row"]
     assert ("gRPC needs" in plan["recommendation"]) or ("REST needs" in plan["recommendation"])
     assert "where" in plan["recommendation"]
+
+
+def test_report_has_a_rest_vs_grpc_section(both_protocols, tmp_path, capsys):
+    from tfsbench.bench.results import save_result
+    from tfsbench.cli import main
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for i, r in enumerate(both_protocols):
+        save_result(r, runs / f"{i}.json")
+    assert main(["report", str(runs), "--out", str(tmp_path / "rep")]) == 0
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert "REST vs gRPC" in html and "<td>grpc</td>" in html
+    assert (tmp_path / "rep" / "protocols.png").stat().st_size > 10_000
+    assert "| numeric | 4 | c=2 | grpc |" in (tmp_path / "rep" / "summary.md").read_text()
