@@ -5,7 +5,7 @@
 #   examples/ci/bench-gate.sh URL [THRESHOLD ...]
 #   examples/ci/bench-gate.sh http://127.0.0.1:8501 'p99<50ms' 'error_rate<1%' 'throughput_ips>=200'
 #
-# Thresholds use `tfsbench check`'s language (README, section check); without any, the gate is
+# Thresholds use `tfsbench check`'s language (docs/check.md); without any, the gate is
 # 'error_rate<1%' and 'p99<1s'. Environment (all optional):
 #   TFSBENCH        how to run tfsbench (default: tfsbench), e.g. "python -m tfsbench"
 #   MODEL           model name, or '{kind}' for one model per payload kind (default: numeric)

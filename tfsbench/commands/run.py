@@ -60,7 +60,7 @@ def register(sub: Subparsers) -> None:
                            "(default 1000)")
     e = p.add_argument_group("engine")
     e.add_argument("--engine", choices=("aiohttp", "fast"), default="fast",
-                   help="fast: asyncio protocols + httptools (default; see README); aiohttp: full client")
+                   help="fast: asyncio protocols + httptools (default; see docs/run.md); aiohttp: full client")
     e.add_argument("--processes", type=positive_int, default=1, metavar="N",
                    help="engine processes sharing the load (default 1)")
     e.add_argument("--timeout", type=duration, default=30.0, metavar="D",

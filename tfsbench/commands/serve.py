@@ -105,7 +105,7 @@ def register(sub: Subparsers) -> None:
                    help="model run deadline, like --rest_api_timeout_in_ms (default 30000); past it: 504")
     p.add_argument("--faults", type=from_input_error(_faults, "faults", strip_prefix="--faults: "), default=None, metavar="SPEC",
                    help="inject faults, e.g. 'status=503:5%%,delay=exp:20ms:0.1,stall=1s/10s,reset=1%%' "
-                        "(see README: serve)")
+                        "(see docs/serve.md)")
     p.add_argument("--seed", type=int, default=0, help="seed of the service-time draws (default 0)")
     p.add_argument("--workers", type=int_in_range(1, 64, "workers"), default=1,
                    help="processes sharing the port with SO_REUSEPORT (default 1); metrics are per process")
