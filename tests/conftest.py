@@ -8,6 +8,9 @@
   `tfs_server(batching="max_batch_size=8,batch_timeout_micros=2000")`, `tfs_server(service_time="exp:5ms")`,
   `tfs_server(num_threads=4, timeout_ms=500)`, `tfs_server(max_body_bytes=1024)`, `tfs_server(port=N)` (restart
   on a known port), `tfs_server(registry=ModelRegistry(...))`. It returns the base URL.
+
+Process helpers (`cli`, `run_tfsbench`, `free_port`, `kill_group`, `popen_group`) live in tests/helpers.py and
+are re-exported here; test modules import them with `from helpers import ...` (docs/testing.md).
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from helpers import CliOutcome, cli, free_port, kill_group, popen_group, run_tfsbench  # noqa: E402
+
+__all__ = ["CliOutcome", "cli", "free_port", "kill_group", "popen_group", "run_tfsbench"]
 
 
 @pytest.fixture(scope="session")

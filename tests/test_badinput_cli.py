@@ -1,5 +1,4 @@
-"""Bad input across every command, in real subprocesses: one line on stderr, exit 2, no traceback,
-nothing written.
+"""Bad input across every command: one line on stderr, exit 2, no traceback, nothing written.
 
 One row per (kind of bad input x command) from issue 8's list: malformed durations, rates and
 sizes, unknown payload kinds, batch sizes that are not positive integers, config files with unknown
@@ -8,9 +7,11 @@ files that are corrupt or of another schema version. The per-command test files 
 hold the rows left out here: `run --duration 3x`, `sweep --kinds numerc`, unreachable `run`/`sweep`,
 `serve` on a busy port...); this table is the cross-check that no command was forgotten.
 
-Every case gets its own directory holding the input files; afterwards the directory must hold
-exactly what it held before. The subprocesses run a few at a time (one module fixture) to keep the
-wall time low on a shared machine.
+Every case gets its own directory holding the input files (and is run from it); afterwards the
+directory must hold exactly what it held before. The `tfsbench` rows run in this process through
+`main()` (`helpers.cli`: same exit status and streams as a shell sees, milliseconds instead of 1.7 s
+of imports each); `WIRING` runs one row per command as a real `python -m tfsbench` subprocess, and the
+Locust rows run the real `locust` entry point, a few at a time, while the in-process rows run.
 
 Every error is the only line on stderr: load commands validate their arguments, then check the
 target and build their payloads (preflight), and only then announce what they are about to do.
@@ -21,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,15 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, TFSBENCH, cli, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_RUN = ROOT / "tests" / "fixtures" / "results" / "run-v1.json"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -141,6 +135,11 @@ CASES = [
     _case("serve-bad-host", "serve|--host|bogus.invalid|--port|0", "bogus.invalid"),
     _case("serve-faults-kind", "serve|--port|0|--faults|explode=1", "unknown fault kind"),
     _case("serve-faults-sum", "serve|--port|0|--faults|status=503:0.7,reset=0.5", "> 1"),
+    # traces and their replay
+    _case("trace-synth-peak", "trace|synth|--peak|fast|--out|{d}/t.jsonl", "--peak"),
+    _case("trace-show-binary", "trace|show|{d}/binary.bin", "binary.bin"),
+    _case("replay-speed-zero", "replay|--url|{closed}|--speed|0|{d}/missing.jsonl", "--speed"),
+    _case("replay-trace-missing", "replay|--url|{closed}|--out|{d}/replay|{d}/missing.jsonl", "no such file"),
     # the Locust users (headless): checked before any user starts
     _case("locust-host-no-scheme", "locust|-H|localhost:8501|--model|m", "--host"),
     _case("locust-batch-zero", "locust|-H|{closed}|--model|m|--batch-size|0", "--batch-size"),
@@ -195,18 +194,38 @@ class Ran:
     changed: tuple[str, ...]
 
 
-def _run_case(case: Case, d: Path, subs: dict[str, str]) -> Ran:
+def _prepare(case: Case, d: Path, subs: dict[str, str]) -> tuple[tuple[str, ...], dict[str, tuple[int, float]]]:
     d.mkdir()
     _inputs(d)
-    before = _snapshot(d)
-    argv = tuple(a.replace("{d}", str(d)).format_map(_Keep(subs)) for a in case.args)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="200")
-    cmd = [sys.executable, *LOCUST, *argv[1:]] if argv[0] == "locust" else [sys.executable, "-m", "tfsbench", *argv]
-    env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
+    return tuple(a.replace("{d}", str(d)).format_map(_Keep(subs)) for a in case.args), _snapshot(d)
+
+
+def _ran(d: Path, argv: tuple[str, ...], before: dict, code: int, stdout: str, stderr: str) -> Ran:
     after = _snapshot(d)
     changed = tuple(sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))
-    return Ran(argv, proc.returncode, proc.stdout, proc.stderr, changed)
+    return Ran(argv, code, stdout, stderr, changed)
+
+
+def _run_subprocess(case: Case, d: Path, subs: dict[str, str]) -> Ran:
+    """A real process: `locust -f ...` for the Locust rows, `python -m tfsbench` for the wiring rows."""
+    argv, before = _prepare(case, d, subs)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="200")
+    cmd = [sys.executable, *LOCUST, *argv[1:]] if argv[0] == "locust" else [*TFSBENCH, *argv]
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
+    return _ran(d, argv, before, proc.returncode, proc.stdout, proc.stderr)
+
+
+def _run_in_process(case: Case, d: Path, subs: dict[str, str]) -> Ran:
+    """`tfsbench ARGV` through main() in this process, from the case's directory (as the subprocess was)."""
+    argv, before = _prepare(case, d, subs)
+    old_cwd = os.getcwd()
+    os.chdir(d)
+    try:
+        code, stdout, stderr = cli(*argv, env={"COLUMNS": "200"})
+    finally:
+        os.chdir(old_cwd)
+    return _ran(d, argv, before, code, stdout, stderr)
 
 
 class _Keep(dict):
@@ -216,16 +235,25 @@ class _Keep(dict):
         return "{" + key + "}"
 
 
+# One row per command through the real entry point (`python -m tfsbench`): exit status, stream and
+# "nothing written" as a shell sees them, and the same error line as the row's in-process run. This is
+# the suite's wiring check for bad input; the per-command files check the rest in-process.
+WIRING = [Case("wiring-" + c.id, c.args, c.needle)
+          for c in {c.args[0]: c for c in reversed(CASES) if c.args[0] != "locust"}.values()]
+
 @pytest.fixture(scope="module")
 def outcomes(tfs_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ran]]:
     root = tmp_path_factory.mktemp("badinput")
-    subs = {"closed": f"http://127.0.0.1:{_free_port()}", "url": tfs_url}
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        futures = {c.id: pool.submit(_run_case, c, root / c.id, subs) for c in CASES}
-        yield {cid: f.result() for cid, f in futures.items()}
+    subs = {"closed": f"http://127.0.0.1:{free_port()}", "url": tfs_url}
+    real = [c for c in CASES if c.args[0] == "locust"] + WIRING
+    with ThreadPoolExecutor(max_workers=2) as pool:  # real processes in the background...
+        futures = {c.id: pool.submit(_run_subprocess, c, root / c.id, subs) for c in real}
+        # ...while the tfsbench rows run in the main thread (signal handlers can only be set there)
+        done = {c.id: _run_in_process(c, root / c.id, subs) for c in CASES if c.args[0] != "locust"}
+        yield done | {cid: f.result() for cid, f in futures.items()}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize("case", CASES + WIRING, ids=[c.id for c in CASES + WIRING])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: Case, outcomes: dict[str, Ran]) -> None:
     ran = outcomes[case.id]
     where = f"{' '.join(ran.argv)}\nexit {ran.returncode}\nstderr:\n{ran.stderr}"
@@ -237,10 +265,15 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: Case, outcomes: d
         lines = [line for line in lines if not line.startswith("[")]
     assert lines, where
     error = lines[-1]
-    assert error.startswith((f"tfsbench {command}: error: ", "tfsbench: error: ", "locust: error: ")), where
+    verb = f"tfsbench {command} {ran.argv[1]}: error: " if command == "trace" else "tfsbench: error: "
+    assert error.startswith((f"tfsbench {command}: error: ", verb, "tfsbench: error: ", "locust: error: ")), where
     assert case.needle in error, where
     assert len(lines) == 1, where  # load commands check the target before announcing the load
     assert not ran.changed, f"wrote {ran.changed}: " + where
+    if case.id.startswith("wiring-"):  # the real process says what main() said in-process
+        twin_id = case.id.removeprefix("wiring-")
+        twin = outcomes[twin_id]
+        assert (ran.returncode, error.replace(case.id, twin_id)) == (twin.returncode, twin.stderr.strip()), where
 
 
 def test_every_command_is_covered() -> None:
@@ -250,3 +283,7 @@ def test_every_command_is_covered() -> None:
     covered = {c.args[0] for c in CASES}
     no_inputs = {"demo"}  # only --out (a directory) and two switches: covered by the property test
     assert {c.replace("_", "-") for c in COMMANDS} - no_inputs | {"locust"} <= covered
+
+
+def test_every_command_has_a_wiring_row() -> None:
+    assert {c.args[0] for c in WIRING} == {c.args[0] for c in CASES} - {"locust"}
