@@ -64,9 +64,10 @@ def test_slo_met_by() -> None:
     ({}, True, "ok"),
     ({"p99": 60.0}, False, "p99 60.00 ms misses p99<=50ms"),
     ({"errors": 20}, False, "error rate"),
-    ({"rps": 90.0}, False, "achieved 90.0 req/s"),
+    ({"rps": 90.0}, True, "ok"),  # Poisson: 900 arrivals in a window of a nominal 1000, all answered
     ({"stable": False}, False, "unstable"),
     ({"saturated": True}, False, "saturated"),
+    ({"ok": 600}, False, "too few samples for p99: 600 < 1000"),
 ])
 def test_judge_probe(kw, passed, reason) -> None:
     args = {"p99": 10.0, "rps": 100.0}
@@ -172,3 +173,46 @@ def test_slo_dataclass_validates() -> None:
         Slo("p98", "<", 1.0)
     with pytest.raises(InputError):
         Slo("p99", ">", 1.0)
+
+
+def test_achieved_rate_is_judged_against_the_realised_schedule() -> None:
+    """A Poisson probe at a nominal 11.7 req/s whose window held 315 arrivals (10.5/s over 30 s), all
+    answered: it kept up with its schedule. Judged against the nominal rate it failed before."""
+    from tfsbench.bench.orchestrate.search import Rules, classify
+
+    cfg = dataclasses.replace(BASE, mode="open", rate_rps=11.7, concurrency=None, arrival="poisson")
+    s = dataclasses.replace(summary(40.0, rps=10.5, ok=1050), measured_s=100.0)
+    assert classify(RunResult(config=cfg, environment={}, summary=s), Rules(parse_slo("p99<=100ms"))) == ("pass", "ok")
+    cancelled = dataclasses.replace(s, requests=1150, errors={"cancelled": 8}, ok=1050)  # 100 never answered
+    outcome, why = classify(RunResult(config=cfg, environment={}, summary=cancelled), Rules(parse_slo("p99<=100ms")))
+    assert outcome == "fail" and "of the 1150 arrivals scheduled" in why
+
+
+class FlakyServer(SimulatedServer):
+    """Meets the SLO everywhere below mu, but the first measurement of each rate is unstable."""
+
+    def __call__(self, config, **kw):
+        result = super().__call__(config, **kw)
+        if config.mode == "open" and self.rates.count(config.rate_rps) == 1:
+            return dataclasses.replace(result, summary=dataclasses.replace(result.summary, stable=False))
+        return result
+
+
+def test_inconclusive_probes_are_measured_again_not_counted_as_slo_failures(tmp_path: Path) -> None:
+    server = FlakyServer(mu=1000.0)
+    out = run_search(BASE, parse_slo("p99<=46ms"), tmp_path, lo_rps=400.0, progress=False, runner=server,
+                     preflight_fn=no_preflight, log=lambda m: None, tolerance=0.05)
+    first = out.verdicts[0]
+    assert (first.rate_rps, first.outcome, first.attempt) == (400.0, "inconclusive", 1)
+    assert (out.verdicts[1].rate_rps, out.verdicts[1].outcome, out.verdicts[1].attempt) == (400.0, "pass", 2)
+    assert out.best_rate_rps is not None and 850.0 <= out.best_rate_rps <= 900.0  # same answer as a steady server
+    manifest = json.loads(out.manifest_path.read_text())
+    assert [p["outcome"] for p in manifest["search"]["probes"]][:2] == ["inconclusive", "pass"]
+
+
+def test_probes_measure_long_enough_for_their_percentile() -> None:
+    from tfsbench.bench.orchestrate.search import MAX_PROBE_S, probe_bound_s
+
+    assert probe_bound_s(10.0, 23.4, parse_slo("p99<=100ms")) == pytest.approx(1500 / 23.4)  # 64 s, not 10
+    assert probe_bound_s(10.0, 5000.0, parse_slo("p99<=100ms")) == 10.0
+    assert probe_bound_s(10.0, 50.0, parse_slo("p99.9<=100ms")) == MAX_PROBE_S

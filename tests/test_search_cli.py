@@ -73,6 +73,17 @@ def test_search_bad_input_exit_2(tmp_path: Path, args, message) -> None:
     assert not out.exists()
 
 
+def test_search_without_an_answer_exits_1(tfs_url: str, tmp_path: Path) -> None:
+    """No rate meets the SLO: the search's question has no answer, which a CI job must see."""
+    out = tmp_path / "out"
+    proc = tfsbench("search", "--slo", "p99<=1us", "--url", tfs_url, "--model", "numeric", "--kind", "numeric",
+                    "--lo", "20", "--max-probes", "1", "--duration", "1s", "--warmup", "0", "--allow-unstable",
+                    "--out", str(out), "--no-progress")
+    assert proc.returncode == 1, proc.stderr
+    assert "no rate found meeting p99<=0.001ms" in proc.stdout
+    assert json.loads((out / "manifest.json").read_text())["search"]["best_rate_rps"] is None
+
+
 def test_search_unknown_model_exit_2_before_load(tfs_url: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = tfsbench("search", "--slo", "p99<=50ms", "--url", tfs_url, "--model", "nope", "--kind", "numeric",

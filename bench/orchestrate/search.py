@@ -3,14 +3,24 @@
 Throughput is only meaningful under a latency requirement ("sustainable throughput", Gil Tene), and
 only open loop shows what a queue does to latency at a given arrival rate. The search follows
 MLPerf LoadGen's FindPeakPerformance: find a bracket [passing rate, failing rate] by doubling, then
-bisect it until it is narrower than `tolerance` of its upper end. A probe passes only when
+bisect it until it is narrower than `tolerance` of its upper end.
 
-- the SLO statistic is met,
-- the run is stable (see the engine's stability verdict),
-- under `max_error_rate` of requests failed,
-- the achieved rate is within `rate_tolerance` of the offered rate, the in-flight cap refused
-  nothing and the load generator was not saturated (otherwise the client, not the server, set the
-  latencies).
+Each probe measures until stable (docs/stability.md), at most long enough for the samples its
+percentile needs at its rate (1000 for a p99: 25 s at 40 req/s), so a slow model is measured
+longer instead of failing "too few samples". A probe's verdict is one of
+
+- pass: the SLO is met by a stable run with enough samples, under `max_error_rate` of errors, no
+  refusals at the in-flight cap, and ok responses within `rate_tolerance` of the arrivals its
+  schedule actually held in the measured window (a Poisson schedule of 350 expected arrivals varies
+  by 5%: the nominal rate is not what was offered);
+- fail: the SLO is missed, or the server failed the load (errors, refusals, fewer responses than
+  arrivals);
+- inconclusive: the SLO was met but the run cannot vouch for it (unstable, too few samples, the
+  load generator saturated or behind its schedule). It is measured again, up to `max_remeasure`
+  times; only then does it count against the rate, and the manifest says it was inconclusive.
+
+With require_stable=False (`--allow-unstable`) probes are fixed-length runs and neither stability
+nor the sample count is judged.
 
 Every probe is a normal run-result file; the manifest (kind "search") lists them with verdicts.
 """
@@ -26,22 +36,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tfsbench.bench.orchestrate.sweep import (
-    _SweepProgress,
-    cached_pool_factory,
-    check_configs,
-    manifest_doc,
-    preflight_all,
-    read_manifest,
-    run_kwargs,
-)
+from tfsbench.bench.orchestrate.manifest import manifest_doc, read_manifest
+from tfsbench.bench.orchestrate.prepare import cached_pool_factory, check_configs, preflight_all, run_kwargs
+from tfsbench.bench.orchestrate.sweep_progress import SweepProgress
 from tfsbench.bench.results import RunConfig, RunResult, save_result, write_json_atomic
+from tfsbench.bench.stats import stability
 from tfsbench.bench.stats.slo import Slo
 from tfsbench.payloads.errors import InputError
 
 DEFAULT_MAX_ERROR_RATE = 0.01
 DEFAULT_RATE_TOLERANCE = 0.05
+DEFAULT_MAX_REMEASURE = 1
+MAX_PROBE_S = 120.0  # the longest a probe measures to collect its samples
+# more late sends than LATE_LIMIT, late by more than LAG_SHARE of the SLO's bound at the p99: the load
+# generator, not the server, may have decided the verdict (a lag well under the bound cannot)
+LATE_LIMIT = 0.01
+LAG_SHARE = 0.10
 _MIN_RATE_RPS = 0.5
+
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +68,8 @@ class ProbeVerdict:
     error_rate: float
     stable: bool
     partial: bool = False
+    outcome: str = PASS  # pass | fail | inconclusive
+    attempt: int = 1  # 2+: a re-measurement of an inconclusive probe
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -71,35 +86,89 @@ class SearchOutcome:
     interrupted: bool = False
 
 
-def judge_probe(
-    result: RunResult,
-    slo: Slo,
-    *,
-    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
-    rate_tolerance: float = DEFAULT_RATE_TOLERANCE,
-    require_stable: bool = True,
-) -> tuple[bool, str]:
-    """(passed, reason) for one open-loop probe. Reasons are short and name the failed condition."""
+@dataclass(frozen=True, slots=True)
+class Bracket:
+    """What the probes so far say: the highest passing and the lowest failing rate."""
+
+    lo: float | None = None
+    hi: float | None = None
+
+    def with_probe(self, rate: float, passed: bool) -> Bracket:
+        if passed:
+            return Bracket(rate if self.lo is None else max(self.lo, rate), self.hi)
+        return Bracket(self.lo, rate if self.hi is None else min(self.hi, rate))
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """How probes are judged and how far the search goes."""
+
+    slo: Slo
+    max_probes: int = 12
+    tolerance: float = 0.05
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
+    rate_tolerance: float = DEFAULT_RATE_TOLERANCE
+    require_stable: bool = True
+    max_remeasure: int = DEFAULT_MAX_REMEASURE
+
+
+# ---- decisions (pure) ---------------------------------------------------------------------------
+
+
+def slo_percentile(slo: Slo) -> float:
+    """The percentile an SLO judges (p99.9 -> 99.9); mean and max need as many samples as a p99."""
+    if slo.metric == "p999":
+        return 99.9
+    if slo.metric.startswith("p") and slo.metric[1:].isdigit():
+        return float(slo.metric[1:])
+    return stability.JUDGED_PERCENTILE
+
+
+def probe_bound_s(base_s: float, rate_rps: float, slo: Slo) -> float:
+    """How long a probe at `rate_rps` may measure: long enough for 1.5x the samples its percentile
+    (and the stability rule's p99) need, at least `base_s`, at most MAX_PROBE_S."""
+    needed = max(stability.samples_needed(slo_percentile(slo)), stability.MIN_SAMPLES_P99)
+    return min(MAX_PROBE_S, max(base_s, 1.5 * needed / rate_rps))
+
+
+def classify(result: RunResult, rules: Rules) -> tuple[str, str]:
+    """(pass | fail | inconclusive, reason) for one open-loop probe; reasons name the condition."""
     s = result.summary
-    offered = result.config.rate_rps or s.offered_rps or 0.0
     if result.partial:
         why = result.partial_reason or "interrupted"
-        return False, why if why.startswith("interrupted") else f"interrupted ({why})"
+        return FAIL, why if why.startswith("interrupted") else f"interrupted ({why})"
     if s.ok == 0:
-        return False, "no successful responses"
-    if s.error_rate >= max_error_rate:
-        return False, f"error rate {s.error_rate:.1%} >= {max_error_rate:.0%}"
+        return FAIL, "no successful responses"
+    if s.error_rate >= rules.max_error_rate:
+        return FAIL, f"error rate {s.error_rate:.1%} >= {rules.max_error_rate:.0%}"
     if s.refused_inflight:
-        return False, f"in-flight cap refused {s.refused_inflight} requests"
-    if offered > 0 and s.throughput_rps < offered * (1.0 - rate_tolerance):
-        return False, f"achieved {s.throughput_rps:.1f} req/s < {1 - rate_tolerance:.0%} of offered {offered:g}"
+        return FAIL, f"in-flight cap refused {s.refused_inflight} requests"
+    scheduled = s.requests + s.refused_inflight  # every arrival of the measured window, sent or refused
+    if scheduled and s.ok < (1.0 - rules.rate_tolerance) * scheduled:
+        return FAIL, (f"achieved {s.ok} responses < {1 - rules.rate_tolerance:.0%} of the {scheduled} arrivals "
+                      f"scheduled in the window")
+    if not rules.slo.met_by(s):
+        return FAIL, f"{rules.slo.metric} {rules.slo.value_ms(s):.2f} ms misses {rules.slo}"
     if s.client_saturated:
-        return False, "load generator saturated"
-    if not slo.met_by(s):
-        return False, f"{slo.metric} {slo.value_ms(s):.2f} ms misses {slo}"
-    if require_stable and not s.stable:
-        return False, f"unstable ({s.stability_reason})"
-    return True, "ok"
+        return INCONCLUSIVE, "load generator saturated"
+    lag_p99 = s.schedule_lag_ms.p99 if s.schedule_lag_ms is not None else 0.0
+    if s.requests and s.late_requests / s.requests > LATE_LIMIT and lag_p99 > LAG_SHARE * rules.slo.bound_ms:
+        return INCONCLUSIVE, (f"load generator behind its schedule ({s.late_requests / s.requests:.1%} late, "
+                              f"lag p99 {lag_p99:.1f} ms > {LAG_SHARE:.0%} of the SLO)")
+    needed = stability.samples_needed(slo_percentile(rules.slo))
+    if rules.require_stable and s.ok < needed:
+        return INCONCLUSIVE, f"too few samples for {rules.slo.metric}: {s.ok} < {needed}"
+    if rules.require_stable and not s.stable:
+        return INCONCLUSIVE, f"unstable ({s.stability_reason})"
+    return PASS, "ok"
+
+
+def judge_probe(result: RunResult, slo: Slo, *, max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
+                rate_tolerance: float = DEFAULT_RATE_TOLERANCE, require_stable: bool = True) -> tuple[bool, str]:
+    """(passed, reason) for one open-loop probe (the capacity plan reads search probes with this)."""
+    outcome, why = classify(result, Rules(slo, max_error_rate=max_error_rate, rate_tolerance=rate_tolerance,
+                                          require_stable=require_stable))
+    return outcome == PASS, why
 
 
 def _round_rate(rate: float) -> float:
@@ -108,6 +177,148 @@ def _round_rate(rate: float) -> float:
         return rate
     digits = 2 - int(math.floor(math.log10(rate)))
     return float(round(rate, digits))
+
+
+def next_rate(b: Bracket, cap: float | None, tolerance: float) -> float | None:
+    """The next rate to probe, or None when the search is over."""
+    if b.lo is None:  # nothing has passed yet: go down
+        assert b.hi is not None
+        return b.hi / 2
+    if b.hi is None:  # everything passed: go up, within the cap
+        if cap is not None:
+            return None if b.lo >= cap else min(b.lo * 2, cap)
+        return b.lo * 2
+    if b.hi - b.lo <= tolerance * b.hi:
+        return None
+    return (b.lo + b.hi) / 2
+
+
+def final_reason(b: Bracket, cap: float | None, tolerance: float, n: int, max_probes: int,
+                 interrupted: bool) -> str:
+    lo, hi = b.lo, b.hi
+    if interrupted:
+        return "interrupted" + (f"; best so far {lo:g} req/s" if lo is not None else "")
+    if lo is None:
+        return f"no probed rate met the SLO (lowest tried {hi:g} req/s)" if hi is not None else "no probes run"
+    if hi is None:
+        if cap is not None and lo >= cap:
+            return f"the upper bound --hi {cap:g} req/s meets the SLO; the peak may be higher"
+        return f"every probed rate met the SLO after {n} probes (raise --max-probes)"
+    if hi - lo <= tolerance * hi:
+        return f"converged: {lo:g} req/s passes, {hi:g} req/s fails (within {tolerance:.0%})"
+    if n >= max_probes:
+        return f"stopped after --max-probes {max_probes}: {lo:g} req/s passes, {hi:g} req/s fails"
+    return f"bracket [{lo:g}, {hi:g}] req/s cannot be split further"
+
+
+# ---- the search's files and runs ------------------------------------------------------------------
+
+
+class _Probes:
+    """Runs probes, saves them, and keeps the manifest current (the only stateful part)."""
+
+    def __init__(self, out_dir: Path, rules: Rules, runner: Callable[..., RunResult], pool_factory: Any,
+                 headers: Mapping[str, str] | None, stop: threading.Event, env: Any, bar: SweepProgress) -> None:
+        self.out_dir, self.rules, self.runner, self.pool_factory = out_dir, rules, runner, pool_factory
+        self.headers, self.stop, self.env, self.bar = headers, stop, env, bar
+        self.results: list[RunResult] = []
+        self.verdicts: list[ProbeVerdict] = []
+        self.estimate: tuple[float, str] | None = None
+        self.bracket = Bracket()
+        self.reason = "running"
+        self.interrupted = False
+        self.step = 0
+
+    def run(self, cfg: RunConfig, name: str) -> RunResult:
+        self.bar.start_run(self.step, name, cfg)
+        self.step += 1
+        kwargs = run_kwargs(self.headers, self.bar.update, self.stop, self.env)
+        if self.pool_factory is not None:
+            kwargs["pool"] = self.pool_factory(cfg)
+        result = self.runner(cfg, **kwargs)
+        save_result(result, self.out_dir / f"{name}.json")
+        self.bar.finish_run(name, result)
+        return result
+
+    def probe(self, cfg: RunConfig, rate: float, log: Callable[[str], None]) -> str:
+        """Probe `rate` (re-measuring an inconclusive result); returns its final outcome."""
+        for attempt in range(1, self.rules.max_remeasure + 2):
+            suffix = "" if attempt == 1 else f"-again{attempt - 1}"
+            name = f"probe-{len(self.verdicts) + 1:02d}-r{rate:g}{suffix}"
+            result = self.run(cfg, name)
+            outcome, why = classify(result, self.rules)
+            s = result.summary
+            self.results.append(result)
+            self.verdicts.append(ProbeVerdict(
+                rate_rps=rate, file=f"{name}.json", passed=outcome == PASS, reason=why,
+                value_ms=self.rules.slo.value_ms(s), achieved_rps=s.throughput_rps, error_rate=s.error_rate,
+                stable=s.stable, partial=result.partial, outcome=outcome, attempt=attempt))
+            log(f"probe {len(self.verdicts)}: {rate:g} req/s -> {outcome} ({why})")
+            if result.partial:
+                self.interrupted = True
+            if outcome != INCONCLUSIVE or result.partial or self.stop.is_set():
+                break
+        self.write(False)
+        return PASS if outcome == PASS else FAIL
+
+    def write(self, complete: bool, cap: float | None = None) -> None:
+        search = {
+            "slo": str(self.rules.slo), "best_rate_rps": self.bracket.lo, "reason": self.reason,
+            "probes": [v.to_dict() for v in self.verdicts],
+            "estimate": self.estimate[1] if self.estimate else None,
+            "estimate_rps": self.estimate[0] if self.estimate else None,
+            "tolerance": self.rules.tolerance, "max_probes": self.rules.max_probes,
+            "max_error_rate": self.rules.max_error_rate, "rate_tolerance": self.rules.rate_tolerance,
+            "max_remeasure": self.rules.max_remeasure,
+        }
+        write_json_atomic(self.out_dir / "manifest.json", manifest_doc(
+            "search", runs=[v.file for v in self.verdicts if not v.partial], planned=[],
+            partial=[v.file for v in self.verdicts if v.partial], complete=complete, interrupted=self.interrupted,
+            slo=str(self.rules.slo), search=search))
+
+
+def _checked_out_dir(out_dir: Path) -> Path:
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir}: exists and is not a directory")
+    old = read_manifest(out_dir / "manifest.json")
+    if old is not None and old.get("kind") != "search":
+        raise InputError(f"{out_dir}: holds a {old.get('kind')!r} manifest, not a search; choose another --out")
+    return out_dir
+
+
+def _check_args(rules: Rules, lo_rps: float | None, hi_rps: float | None) -> None:
+    if rules.max_probes < 1:
+        raise InputError("--max-probes must be at least 1")
+    if not 0 < rules.tolerance < 1:
+        raise InputError("--tolerance must be between 0 and 1 (e.g. 0.05 for 5%)")
+    if lo_rps is not None and hi_rps is not None and lo_rps >= hi_rps:
+        raise InputError(f"--lo {lo_rps:g} must be below --hi {hi_rps:g}")
+    if rules.max_remeasure < 0:
+        raise InputError("--max-remeasure must be >= 0")
+
+
+def _start_rate(base: RunConfig, probes: _Probes, lo_rps: float | None, estimate_concurrency: int,
+                log: Callable[[str], None]) -> float | None:
+    """--lo, or half of a closed-loop estimate of the ceiling; None when the estimate ends the search."""
+    if lo_rps is not None:
+        return lo_rps
+    closed = dataclasses.replace(base, mode="closed", concurrency=base.concurrency or estimate_concurrency,
+                                 rate_rps=None, arrival=None)
+    name = f"estimate-c{closed.concurrency}"
+    est = probes.run(closed, name)
+    if est.partial:
+        probes.interrupted = True
+        probes.reason = "interrupted during the closed-loop estimate"
+        return None
+    ceiling = est.summary.throughput_rps
+    probes.estimate = (ceiling, f"{name}.json")
+    if ceiling <= 0:
+        probes.reason = "closed-loop estimate got no successful responses; nothing to search"
+        return None
+    log(f"closed-loop estimate at concurrency {closed.concurrency}: {ceiling:.1f} req/s; "
+        f"starting the bracket at {ceiling / 2:.1f} req/s")
+    return ceiling / 2
 
 
 def run_search(
@@ -126,188 +337,71 @@ def run_search(
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
     rate_tolerance: float = DEFAULT_RATE_TOLERANCE,
     require_stable: bool = True,
+    max_remeasure: int = DEFAULT_MAX_REMEASURE,
     log: Callable[[str], None] | None = None,
     runner: Callable[..., RunResult] | None = None,
     preflight_fn: Callable[..., Any] | None = None,
     on_ready: Callable[[], None] | None = None,
 ) -> SearchOutcome:
-    """Search the peak open-loop rate meeting `slo` for `base` (its kind/batch/format/duration).
-
-    Without `lo_rps` a closed-loop run at `estimate_concurrency` estimates the ceiling C, and the
-    bracket starts at C/2. `hi_rps` caps the rates tried. `on_ready()` is called once the target
-    passed preflight, just before the first load."""
-    pool_factory: Callable[[RunConfig], Any] | None = None
+    """Search the peak open-loop rate meeting `slo` for `base` (its kind/batch/format; its duration
+    is each probe's shortest bound). Without `lo_rps` a closed-loop run at `estimate_concurrency`
+    estimates the ceiling C, and the bracket starts at C/2. `hi_rps` caps the rates tried.
+    `on_ready()` is called once the target passed preflight, just before the first load."""
+    rules = Rules(slo, max_probes, tolerance, max_error_rate, rate_tolerance, require_stable, max_remeasure)
+    _check_args(rules, lo_rps, hi_rps)
+    out_dir = _checked_out_dir(out_dir)
+    pool_factory = None
     if runner is None:
         from tfsbench.bench.measure.runner import run_benchmark as runner
 
         pool_factory = cached_pool_factory()
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     stop = stop or threading.Event()
-    if max_probes < 1:
-        raise InputError("--max-probes must be at least 1")
-    if not 0 < tolerance < 1:
-        raise InputError("--tolerance must be between 0 and 1 (e.g. 0.05 for 5%)")
-    if lo_rps is not None and hi_rps is not None and lo_rps >= hi_rps:
-        raise InputError(f"--lo {lo_rps:g} must be below --hi {hi_rps:g}")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir}: exists and is not a directory")
-    manifest_path = out_dir / "manifest.json"
-    old = read_manifest(manifest_path)
-    if old is not None and old.get("kind") != "search":
-        raise InputError(f"{out_dir}: holds a {old.get('kind')!r} manifest, not a search; choose another --out")
-
     open_base = dataclasses.replace(base, mode="open", concurrency=None, arrival=base.arrival or "constant",
-                                    rate_rps=lo_rps or hi_rps or 1.0)
+                                    rate_rps=lo_rps or hi_rps or 1.0, until_stable=require_stable)
     check_configs([open_base])
-    preflights = preflight_all([open_base], headers, preflight_fn)
-    env = next(iter(preflights.values()), None)
+    env = next(iter(preflight_all([open_base], headers, preflight_fn).values()), None)
     if on_ready is not None:
         on_ready()
     out_dir.mkdir(parents=True, exist_ok=True)
-
-    probes: list[RunResult] = []
-    verdicts: list[ProbeVerdict] = []
-    state: dict[str, Any] = {"estimate": None, "estimate_file": None, "best": None, "reason": "running",
-                             "interrupted": False}
-
-    def write_manifest(complete: bool) -> None:
-        search = {
-            "slo": str(slo),
-            "best_rate_rps": state["best"],
-            "reason": state["reason"],
-            "probes": [v.to_dict() for v in verdicts],
-            "estimate": state["estimate_file"],
-            "estimate_rps": state["estimate"],
-            "tolerance": tolerance,
-            "max_probes": max_probes,
-            "max_error_rate": max_error_rate,
-            "rate_tolerance": rate_tolerance,
-        }
-        write_json_atomic(manifest_path, manifest_doc(
-            "search",
-            runs=[v.file for v in verdicts if not v.partial],
-            planned=[],
-            partial=[v.file for v in verdicts if v.partial],
-            complete=complete,
-            interrupted=state["interrupted"],
-            slo=str(slo),
-            search=search,
-        ))
-
-    def run_one(cfg: RunConfig, name: str, bar: _SweepProgress, index: int) -> RunResult:
-        bar.start_run(index, name, cfg)
-        kwargs = run_kwargs(headers, bar.update, stop, env)
-        if pool_factory is not None:
-            kwargs["pool"] = pool_factory(cfg)
-        result = runner(cfg, **kwargs)
-        save_result(result, out_dir / f"{name}.json")
-        bar.finish_run(name, result)
-        return result
-
-    write_manifest(False)
     # The planned seconds are unknown in advance; the bar shows progress of the probe budget.
-    bar = _SweepProgress([("probe", open_base)] * (max_probes + (0 if lo_rps else 1)), enabled=progress)
+    bar = SweepProgress([("probe", open_base)] * (max_probes * (1 + max_remeasure) + (0 if lo_rps else 1)),
+                        enabled=progress)
     with bar:
-        lo: float | None = None  # highest passing rate
-        hi: float | None = None  # lowest failing rate
-        step = 0
-        if lo_rps is not None:
-            rate = lo_rps
-        else:
-            closed = dataclasses.replace(base, mode="closed", concurrency=base.concurrency or estimate_concurrency,
-                                         rate_rps=None, arrival=None)
-            name = f"estimate-c{closed.concurrency}"
-            est = run_one(closed, name, bar, step)
-            step += 1
-            if est.partial:
-                state["interrupted"] = True
-                state["reason"] = "interrupted during the closed-loop estimate"
-                write_manifest(False)
-                return SearchOutcome(None, (), manifest_path, state["reason"], (), est, True)
-            ceiling = est.summary.throughput_rps
-            state["estimate"], state["estimate_file"] = ceiling, f"{name}.json"
-            if ceiling <= 0:
-                state["reason"] = "closed-loop estimate got no successful responses; nothing to search"
-                write_manifest(True)
-                return SearchOutcome(None, (), manifest_path, state["reason"], (), est, False)
-            log(f"closed-loop estimate at concurrency {closed.concurrency}: {ceiling:.1f} req/s; "
-                f"starting the bracket at {ceiling / 2:.1f} req/s")
-            rate = ceiling / 2
-        if hi_rps is not None:
-            rate = min(rate, hi_rps)
-        rate = _round_rate(rate)
+        probes = _Probes(out_dir, rules, runner, pool_factory, headers, stop, env, bar)
+        probes.write(False)
+        rate = _start_rate(base, probes, lo_rps, estimate_concurrency, log)
+        if rate is None:
+            probes.write(not probes.interrupted)
+            return SearchOutcome(None, (), probes.out_dir / "manifest.json", probes.reason, (), None,
+                                 probes.interrupted)
+        rate = _round_rate(min(rate, hi_rps) if hi_rps is not None else rate)
         tried: set[float] = set()
-        while len(verdicts) < max_probes:
+        n = 0
+        while n < max_probes and not probes.interrupted:
             if stop.is_set():
-                state["interrupted"] = True
+                probes.interrupted = True
                 break
             tried.add(rate)
-            cfg = dataclasses.replace(open_base, rate_rps=rate)
-            name = f"probe-{len(verdicts) + 1:02d}-r{rate:g}"
-            result = run_one(cfg, name, bar, step)
-            step += 1
-            probes.append(result)
-            passed, why = judge_probe(result, slo, max_error_rate=max_error_rate,
-                                      rate_tolerance=rate_tolerance, require_stable=require_stable)
-            s = result.summary
-            verdicts.append(ProbeVerdict(
-                rate_rps=rate, file=f"{name}.json", passed=passed, reason=why,
-                value_ms=slo.value_ms(s), achieved_rps=s.throughput_rps, error_rate=s.error_rate,
-                stable=s.stable, partial=result.partial))
-            log(f"probe {len(verdicts)}: {rate:g} req/s -> {'pass' if passed else 'fail'} ({why})")
-            if result.partial:
-                state["interrupted"] = True
-                write_manifest(False)
+            bound = probe_bound_s(base.duration_s or 10.0, rate, slo) if require_stable else base.duration_s
+            cfg = dataclasses.replace(open_base, rate_rps=rate, duration_s=bound)
+            outcome = probes.probe(cfg, rate, log)
+            n += 1
+            if probes.interrupted:
                 break
-            if passed:
-                lo = rate if lo is None else max(lo, rate)
-                state["best"] = lo
-            else:
-                hi = rate if hi is None else min(hi, rate)
-            write_manifest(False)
-            nxt = _next_rate(lo, hi, hi_rps, tolerance)
+            probes.bracket = probes.bracket.with_probe(rate, outcome == PASS)
+            probes.write(False)
+            nxt = next_rate(probes.bracket, hi_rps, tolerance)
             if nxt is None:
                 break
             nxt = _round_rate(nxt)
-            if nxt in tried or (lo is not None and nxt <= lo) or (hi is not None and nxt >= hi):
+            b = probes.bracket
+            if nxt in tried or (b.lo is not None and nxt <= b.lo) or (b.hi is not None and nxt >= b.hi):
                 break  # rounding left nothing between the bounds
-            if lo is None and nxt < _MIN_RATE_RPS:
+            if b.lo is None and nxt < _MIN_RATE_RPS:
                 break
             rate = nxt
-
-    state["reason"] = _final_reason(lo, hi, hi_rps, tolerance, len(verdicts), max_probes, state["interrupted"])
-    write_manifest(not state["interrupted"])
-    return SearchOutcome(lo, tuple(probes), manifest_path, state["reason"], tuple(verdicts),
-                         None, state["interrupted"])
-
-
-def _next_rate(lo: float | None, hi: float | None, cap: float | None, tolerance: float) -> float | None:
-    """The next rate to probe, or None when the search is over."""
-    if lo is None:  # nothing has passed yet: go down
-        assert hi is not None
-        return hi / 2
-    if hi is None:  # everything passed: go up, within the cap
-        if cap is not None:
-            return None if lo >= cap else min(lo * 2, cap)
-        return lo * 2
-    if hi - lo <= tolerance * hi:
-        return None
-    return (lo + hi) / 2
-
-
-def _final_reason(lo: float | None, hi: float | None, cap: float | None, tolerance: float,
-                  n: int, max_probes: int, interrupted: bool) -> str:
-    if interrupted:
-        return "interrupted" + (f"; best so far {lo:g} req/s" if lo is not None else "")
-    if lo is None:
-        return f"no probed rate met the SLO (lowest tried {hi:g} req/s)" if hi is not None else "no probes run"
-    if hi is None:
-        if cap is not None and lo >= cap:
-            return f"the upper bound --hi {cap:g} req/s meets the SLO; the peak may be higher"
-        return f"every probed rate met the SLO after {n} probes (raise --max-probes)"
-    if hi - lo <= tolerance * hi:
-        return f"converged: {lo:g} req/s passes, {hi:g} req/s fails (within {tolerance:.0%})"
-    if n >= max_probes:
-        return f"stopped after --max-probes {max_probes}: {lo:g} req/s passes, {hi:g} req/s fails"
-    return f"bracket [{lo:g}, {hi:g}] req/s cannot be split further"
+    probes.reason = final_reason(probes.bracket, hi_rps, tolerance, n, max_probes, probes.interrupted)
+    probes.write(not probes.interrupted)
+    return SearchOutcome(probes.bracket.lo, tuple(probes.results), out_dir / "manifest.json", probes.reason,
+                         tuple(probes.verdicts), None, probes.interrupted)

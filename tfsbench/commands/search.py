@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {args.out}: exists and is not a directory")
     what = f"{base.kind} b={base.batch_size} {base.format} ({base.arrival} arrivals)"
     announcement = (f"search: highest open-loop rate meeting {args.slo} for {what} against {base.url} "
-                    f"(model {base.model}); {base.duration_s:g} s per probe + {base.warmup_s:g} s warmup, at most "
+                    f"(model {base.model}); each probe measured until stable (at least {base.duration_s:g} s, longer for "
+                    f"its samples) after {base.warmup_s:g} s warmup, at most "
                     f"{args.max_probes} probes; results in {args.out}")
     stop = threading.Event()
 
@@ -98,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
                              require_stable=not args.allow_unstable,
                              on_ready=lambda: print(announcement, file=sys.stderr, flush=True))
     print_outcome(outcome, args.slo)
-    return EXIT_INTERRUPTED if outcome.interrupted else 0
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return 0 if outcome.best_rate_rps is not None else 1  # no answer fails the question, like a failed gate
 
 
 def print_outcome(outcome: Any, slo: Any) -> None:
@@ -110,7 +113,7 @@ def print_outcome(outcome: Any, slo: Any) -> None:
     for col in ("#", "offered req/s", "achieved req/s", f"{slo.metric} ms", "errors", "stable", "verdict"):
         table.add_column(col, justify="left" if col == "verdict" else "right")
     for i, v in enumerate(outcome.verdicts, 1):
-        verdict = "pass" if v.passed else f"fail: {v.reason}"
+        verdict = "pass" if v.passed else f"{getattr(v, 'outcome', 'fail')}: {v.reason}"
         table.add_row(str(i), f"{v.rate_rps:g}", f"{v.achieved_rps:,.1f}", f"{v.value_ms:.2f}",
                       f"{v.error_rate:.2%}", "yes" if v.stable else "no", verdict)
     console.print(table)
