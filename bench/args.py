@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from tfsbench.payloads.credentials import redact_url, refuse_userinfo
 from tfsbench.payloads.errors import InputError
 from tfsbench.payloads.spec import MAX_IMAGE_SIDE
 from tfsbench.payloads.units import parse_duration_s, parse_rate_rps
@@ -216,22 +217,28 @@ def slo(text: str) -> Any:
 
 
 def parse_url(url: str, where: str = "--url") -> str:
-    """An http(s) URL with a host and a valid port, no query or fragment; returned stripped and
-    without a trailing slash. A path is kept (for proxies in front of TF Serving)."""
+    """An http(s) URL with a host and a valid port, no query or fragment and no user name or password
+    (credentials go in a header); returned stripped and without a trailing slash. A path is kept (for
+    proxies in front of TF Serving). Messages never show a password."""
     if not isinstance(url, str):
-        raise InputError(f"{where} must be a URL string, not {url!r}")
+        raise InputError(f"{where} must be a URL string, not {type(url).__name__}")
     text = url.strip()
-    parts = urlsplit(text)
+    shown = repr(redact_url(text) if "://" in text or "@" not in text else "***@" + text.rsplit("@", 1)[1])
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        raise InputError(f"{where} {shown} is not a URL") from None
     if parts.scheme not in ("http", "https"):
-        raise InputError(f"{where} {url!r} needs an http:// or https:// scheme, e.g. http://127.0.0.1:8501")
+        raise InputError(f"{where} {shown} needs an http:// or https:// scheme, e.g. http://127.0.0.1:8501")
+    refuse_userinfo(text, where)
     if not parts.hostname:
-        raise InputError(f"{where} {url!r} has no host")
+        raise InputError(f"{where} {shown} has no host")
     try:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise InputError(f"{where} {url!r} has an invalid port") from None
+        raise InputError(f"{where} {shown} has an invalid port") from None
     if parts.query or parts.fragment:
-        raise InputError(f"{where} {url!r} must not have a query or fragment")
+        raise InputError(f"{where} {shown} must not have a query or fragment")
     return text.rstrip("/")
 
 

@@ -58,7 +58,8 @@ NON_NEGATIVE_FLOAT_OK = {"0": 0.0, "0.35": 0.35}
 NON_NEGATIVE_FLOAT_BAD = ["-1", "nan", "inf", "x"]
 URL_OK = {"http://127.0.0.1:8501": "http://127.0.0.1:8501", "https://h.example/": "https://h.example",
           "http://h:1/prefix/": "http://h:1/prefix", " http://h:2 ": "http://h:2"}
-URL_BAD = ["127.0.0.1:8501", "ftp://x", "http://", "http://h:99999", "http://h/?q=1", "http://h/#top"]
+URL_BAD = ["127.0.0.1:8501", "ftp://x", "http://", "http://h:99999", "http://h/?q=1", "http://h/#top",
+           "http://user:hunter2@h:1", "user:hunter2@h:1"]
 PORT_OK = {"0": 0, "8501": 8501, "65535": 65535}
 PORT_BAD = ["65536", "-1", "http", ""]
 
@@ -140,6 +141,20 @@ def test_refused_spellings_exit_2_with_one_line_naming_the_option(parser, capsys
     assert info.value.code == grammar.EXIT_USAGE == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and option in err, err
+
+
+@pytest.mark.parametrize("text", ["http://user:hunter2@h:1", "user:hunter2@h:1", "ftp://u:hunter2@x"])
+def test_refused_urls_never_show_a_password(parser, capsys, text) -> None:
+    with pytest.raises(SystemExit):
+        parser.parse_args([*BASE["doctor-no-url"], f"--url={text}"])
+    err = capsys.readouterr().err
+    assert "hunter2" not in err and "***" in err
+    from tfsbench.bench.measure.engine import check_url
+    from tfsbench.payloads.errors import InputError
+
+    with pytest.raises(InputError) as info:  # run's check (before any load) is the same function
+        check_url(text)
+    assert "hunter2" not in str(info.value)
 
 
 def test_comma_lists_share_one_grammar(parser, capsys) -> None:

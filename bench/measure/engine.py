@@ -16,7 +16,6 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 from tfsbench.payloads.codec import response_batch_size
-from tfsbench.payloads.credentials import refuse_userinfo
 from tfsbench.payloads.errors import InputError
 
 ENGINES = ("aiohttp", "fast")
@@ -172,20 +171,11 @@ def classify_exception(exc: BaseException) -> Outcome:
 
 
 def check_url(url: str) -> str:
-    """An http(s) URL with a host; returns it without a trailing slash. Only validates."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise InputError(f"--url must start with http:// or https://, got {url!r}")
-    refuse_userinfo(url)
-    if not parts.hostname:
-        raise InputError(f"--url has no host: {url!r}")
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise InputError(f"--url has an invalid port: {url!r}") from None
-    if parts.query or parts.fragment:
-        raise InputError(f"--url must not have a query or fragment: {url!r}")
-    return url.rstrip("/")
+    """An http(s) URL with a host; returns it without a trailing slash. Only validates (the one URL
+    grammar: tfsbench.bench.args.parse_url)."""
+    from tfsbench.bench.args import parse_url
+
+    return parse_url(url, "--url")
 
 
 def model_url(url: str, model: str, version: int | None = None, label: str | None = None) -> str:
