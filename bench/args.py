@@ -6,7 +6,8 @@ everywhere; the range of a value is the option's (a warmup may be 0, a duration 
 value is one line on stderr and exit status 2 (argparse turns ArgumentTypeError into that).
 docs/cli.md lists the grammar; tests/test_args_grammar.py runs it through every command.
 
-Exit status of every command (and benchmark script):
+Exit status of every command (and benchmark script): 0 ok, 1 a check failed, 2 bad input, 130
+interrupted (the EXIT_* constants below).
 """
 
 from __future__ import annotations
@@ -29,10 +30,6 @@ EXIT_OK = 0  # done, every check passed
 EXIT_FAILED = 1  # a check, gate or SLO failed (or a run of a sweep crashed)
 EXIT_USAGE = 2  # bad input: one line on stderr, nothing sent, nothing half-written
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells report it); partial results are kept
-
-__doc__ += "".join(f"\n- {code}: {name}" for name, code in (
-    ("EXIT_OK", EXIT_OK), ("EXIT_FAILED", EXIT_FAILED), ("EXIT_USAGE", EXIT_USAGE),
-    ("EXIT_INTERRUPTED", EXIT_INTERRUPTED)))
 
 T = TypeVar("T")
 _NUMBER_RE = re.compile(r"^\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?\s*$", re.IGNORECASE)
