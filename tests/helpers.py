@@ -34,6 +34,11 @@ class CliOutcome(NamedTuple):
     stdout: str
     stderr: str
 
+    @property
+    def returncode(self) -> int:
+        """subprocess.CompletedProcess's name, so a subprocess call and `cli` read the same in a test."""
+        return self.code
+
 
 def free_port() -> int:
     """A free port on 127.0.0.1 (bound then released: for programs that must be told a port up front)."""

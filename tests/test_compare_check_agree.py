@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from reports_fixtures import run_cli
+from helpers import cli
 from tfsbench.bench.results import load_results
 from tfsbench.reports import check as gates
 from tfsbench.reports.compare import compare_runs
@@ -82,8 +82,8 @@ def _pct_in(text: str) -> list[str]:
 
 def test_cli_compare_and_check_print_the_same_numbers_on_repeats() -> None:
     """The wiring: both commands on issue 17's directories, repeats pooled, same p99 and interval."""
-    cmp = run_cli("compare", FIX / "a", FIX / "b", "--noise", "10%")
-    chk = run_cli("check", FIX / "b", "--baseline", FIX / "a", "--compare", "p99,throughput_rps")
+    cmp = cli("compare", FIX / "a", FIX / "b", "--noise", "10%")
+    chk = cli("check", FIX / "b", "--baseline", FIX / "a", "--compare", "p99,throughput_rps")
     assert cmp.returncode == 0, cmp.stderr
     assert chk.returncode in (0, 1), chk.stderr
     assert "Not matched" not in cmp.stdout and "pass one" not in chk.stderr

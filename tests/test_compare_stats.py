@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import cli
 from reports_fixtures import (
     run_cli,
     synth,  # noqa: F401
@@ -95,7 +96,7 @@ def test_compare_cli_prints_a_side_by_side_table(synth) -> None:  # noqa: F811
 
 
 def test_compare_cli_writes_a_report_with_the_comparison(synth, tmp_path) -> None:  # noqa: F811
-    proc = run_cli("compare", synth["sweep"], synth["after"], "--out", tmp_path / "cmp")
+    proc = cli("compare", synth["sweep"], synth["after"], "--out", tmp_path / "cmp")
     assert proc.returncode == 0, proc.stderr
     page = (tmp_path / "cmp" / "report.html").read_text(encoding="utf-8")
     assert "Comparison: after vs sweep" in page
@@ -103,7 +104,7 @@ def test_compare_cli_writes_a_report_with_the_comparison(synth, tmp_path) -> Non
 
 
 def test_compare_cli_with_nothing_in_common_is_bad_input(synth, tmp_path) -> None:  # noqa: F811
-    proc = run_cli("compare", synth["sweep"], synth["search"])
+    proc = cli("compare", synth["sweep"], synth["search"])
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "nothing" not in proc.stdout
     assert "no runs with the same configuration" in proc.stderr
@@ -122,7 +123,7 @@ def test_compare_cli_bad_results_file_is_one_line_exit_2(synth, tmp_path) -> Non
     doc = json.loads(next(synth["sweep"].glob("text-*.json")).read_text())
     doc["schema_version"] = 999
     newer.write_text(json.dumps(doc))
-    proc = run_cli("compare", synth["sweep"], newer, "--out", tmp_path / "cmp")
+    proc = cli("compare", synth["sweep"], newer, "--out", tmp_path / "cmp")
     assert proc.returncode == 2 and "newer.json" in proc.stderr and "newer than this tfsbench" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "cmp").exists()

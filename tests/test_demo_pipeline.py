@@ -7,6 +7,7 @@ import re
 import socket
 from urllib.parse import urlparse
 
+from helpers import cli
 from reports_fixtures import run_cli
 
 
@@ -38,5 +39,5 @@ def test_quick_demo_runs_the_pipeline_and_stops_the_target(tmp_path) -> None:
 def test_demo_refuses_an_out_that_is_a_file(tmp_path) -> None:
     f = tmp_path / "f"
     f.write_text("x")
-    proc = run_cli("demo", "--out", f)
+    proc = cli("demo", "--out", f)
     assert proc.returncode == 2 and "--out" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+from helpers import cli
 from reports_fixtures import (
     run_cli,
     synth,  # noqa: F401
@@ -128,7 +129,7 @@ def test_plan_cli_prints_table_and_writes_plan_json_and_report(synth, tmp_path) 
 ])
 def test_plan_cli_bad_input(args, needle, synth, tmp_path) -> None:  # noqa: F811
     out = tmp_path / "plan"
-    proc = run_cli("plan", synth["sweep"], "--out", out, *args)
+    proc = cli("plan", synth["sweep"], "--out", out, *args)
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
     assert not (out / "plan.json").exists() and not (out / "report.html").exists()
@@ -137,6 +138,6 @@ def test_plan_cli_bad_input(args, needle, synth, tmp_path) -> None:  # noqa: F81
 def test_plan_cli_bad_results_file(tmp_path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    proc = run_cli("plan", bad, "--slo", "p99<=100ms", "--target-qps", "10", "--out", tmp_path / "p")
+    proc = cli("plan", bad, "--slo", "p99<=100ms", "--target-qps", "10", "--out", tmp_path / "p")
     assert proc.returncode == 2 and "bad.json" in proc.stderr and "corrupt JSON" in proc.stderr
     assert not (tmp_path / "p" / "plan.json").exists()

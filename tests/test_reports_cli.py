@@ -1,10 +1,12 @@
-"""`tfsbench report` end to end in a subprocess, and every bad input: one line, exit 2, no report."""
+"""`tfsbench report` end to end in a subprocess, and every bad input (in-process, `helpers.cli`): one line,
+exit 2, no report."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from helpers import cli
 from reports_fixtures import (
     run_cli,
     synth,  # noqa: F401
@@ -56,7 +58,7 @@ def _bad_result_files(tmp_path, synth):  # noqa: F811
 def test_bad_results_file_is_one_line_exit_2_and_no_report(case, synth, tmp_path) -> None:  # noqa: F811
     path, message = _bad_result_files(tmp_path, synth)[case]
     out = tmp_path / "out"
-    proc = run_cli("report", synth["sweep"], path, "--out", out)
+    proc = cli("report", synth["sweep"], path, "--out", out)
     _one_line_exit_2(proc, message, path.name)
     assert not (out / "report.html").exists()
     assert not out.exists() or not any(out.iterdir()), "nothing written that looks like a result"
@@ -75,7 +77,7 @@ def test_bad_results_file_is_one_line_exit_2_and_no_report(case, synth, tmp_path
 )
 def test_bad_report_arguments(args, needle, synth, tmp_path) -> None:  # noqa: F811
     out = tmp_path / "out"
-    proc = run_cli("report", synth["sweep"], "--out", out, *args)
+    proc = cli("report", synth["sweep"], "--out", out, *args)
     _one_line_exit_2(proc, needle)
     assert not (out / "report.html").exists()
 
@@ -83,6 +85,6 @@ def test_bad_report_arguments(args, needle, synth, tmp_path) -> None:  # noqa: F
 def test_out_that_is_a_file_is_refused(synth, tmp_path) -> None:  # noqa: F811
     f = tmp_path / "file"
     f.write_text("keep me")
-    proc = run_cli("report", synth["sweep"], "--out", f)
+    proc = cli("report", synth["sweep"], "--out", f)
     _one_line_exit_2(proc, "--out")
     assert f.read_text() == "keep me"
