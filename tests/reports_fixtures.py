@@ -8,14 +8,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, run_tfsbench
 from tfsbench.bench.results import save_result
 from tfsbench.reports.synthetic import make_run, write_search, write_sweep
 
-ROOT = Path(__file__).resolve().parent.parent
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -49,9 +48,9 @@ def synth(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-def run_cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tfsbench", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+def run_cli(*args: object, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """`python -m tfsbench ARGS` (the wiring test of a command); see helpers.cli for in-process calls."""
+    return run_tfsbench(*args, timeout=timeout)
 
 
 def write_doc(path: Path, doc) -> Path:

@@ -1,4 +1,6 @@
-"""`tfsbench serve` as a subprocess: starts, answers, stops on SIGTERM; bad flags give one line and exit 2."""
+"""`tfsbench serve` as a subprocess: starts, answers, stops on SIGTERM; bad flags give one line and exit 2
+(checked in-process through `main()`: validation happens before anything listens, and a row that
+slipped through would serve forever and hit the timeout mark instead of passing)."""
 
 from __future__ import annotations
 
@@ -10,17 +12,13 @@ import sys
 import time
 
 import pytest
+from helpers import CliOutcome, cli, run_tfsbench
 from tfsbench.server.testing import http_request, serve_subprocess
 
 
-def run_cli(*args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tfsbench", "serve", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        stdin=subprocess.DEVNULL,
-    )
+def serve_cli(*args: str) -> CliOutcome:
+    """`tfsbench serve ARGS` in this process (bad flags only: a good set would serve)."""
+    return cli("serve", *args)
 
 
 def test_serve_subprocess_answers_with_options():
@@ -64,13 +62,14 @@ def test_sigterm_stops_cleanly():
         proc.stderr.close()
 
 
+@pytest.mark.timeout(60)
 def test_port_in_use_is_one_line_exit_2():
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen(1)
     try:
         port = blocker.getsockname()[1]
-        result = run_cli("--port", str(port))
+        result = serve_cli("--port", str(port))
     finally:
         blocker.close()
     assert result.returncode == 2
@@ -103,8 +102,9 @@ def test_port_in_use_is_one_line_exit_2():
         (["--host", "8.8.8.8", "--port", "0"], "cannot listen on 8.8.8.8:0"),
     ],
 )
+@pytest.mark.timeout(60)
 def test_bad_flags_one_line_exit_2(args, fragment):
-    result = run_cli(*args)
+    result = serve_cli(*args)
     assert result.returncode == 2, result
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -113,16 +113,17 @@ def test_bad_flags_one_line_exit_2(args, fragment):
     assert result.stdout == ""
 
 
+@pytest.mark.timeout(60)
 def test_model_base_path_without_versions(tmp_path):
     (tmp_path / "notaversion").mkdir()
-    result = run_cli("--model-name", "m", "--model-base-path", str(tmp_path))
+    result = serve_cli("--model-name", "m", "--model-base-path", str(tmp_path))
     assert result.returncode == 2
     assert "has no <version>/saved_model.pb" in result.stderr.strip()
 
 
 def test_help_is_fast_and_lists_options():
     start = time.perf_counter()
-    result = run_cli("--help")
+    result = run_tfsbench("serve", "--help", timeout=60)
     assert result.returncode == 0
     for flag in ("--enable-cors", "--faults", "--batching", "--service-time", "--model-base-path", "--workers"):
         assert flag in result.stdout
