@@ -116,10 +116,12 @@ def _judge(run: RunResult, slo: Slo, open_loop: bool) -> tuple[bool, str]:
     if open_loop:
         from tfsbench.bench.orchestrate.search import judge_probe
 
-        return judge_probe(run, slo, require_stable=False)
+        return judge_probe(run, slo, require_stable=True)  # only stable probes can set a capacity
     s = run.summary
     if run.partial:
         return False, "partial run"
+    if not s.stable:  # a capacity read from a run that was still changing is not one to buy servers by
+        return False, f"unstable run ({stability_text(s.stability_reason)})"
     if s.ok == 0:
         return False, "no successful responses"
     if s.error_rate >= MAX_ERROR_RATE:

@@ -141,3 +141,24 @@ def test_plan_cli_bad_results_file(tmp_path) -> None:
     proc = cli("plan", bad, "--slo", "p99<=100ms", "--target-qps", "10", "--out", tmp_path / "p")
     assert proc.returncode == 2 and "bad.json" in proc.stderr and "corrupt JSON" in proc.stderr
     assert not (tmp_path / "p" / "plan.json").exists()
+
+
+def test_the_plan_recommends_only_from_stable_runs(sources) -> None:
+    """The best run meeting the SLO was unstable: the capacity comes from the best stable one."""
+    import dataclasses
+
+    slo = parse_slo("p99<=20ms")
+    before = _config(make_plan(sources, slo, target_qps=100), "text", 1)
+    name = before.capacity_run
+
+    def unsettle(run):
+        if run.config.label_text() != name or run.config.kind != "text" or run.config.batch_size != 1:
+            return run
+        return dataclasses.replace(run, summary=dataclasses.replace(
+            run.summary, stable=False, stability_reason="unstable: throughput differs by 30% across the thirds"))
+
+    shaken = [dataclasses.replace(s, runs=tuple(unsettle(r) for r in s.runs)) for s in sources]
+    after = _config(make_plan(shaken, slo, target_qps=100), "text", 1)
+    assert after.capacity_run != name and after.capacity_rps < before.capacity_rps
+    assert not any("was unstable" in w for w in after.warnings)
+    assert any(p.run == name and not p.met and "unstable" in p.reason for p in after.points)

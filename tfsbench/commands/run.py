@@ -70,6 +70,8 @@ def register(sub: Subparsers) -> None:
                         "connection is dropped (default 67108864, 64 MiB)")
     add_payload_arguments(p)
     p.add_argument("--out", required=True, metavar="FILE", help="result JSON to write (an existing file needs --force)")
+    p.add_argument("--repeat", type=positive_int, default=1, metavar="N",
+                   help="run N times (FILE-r1.json ... FILE-rN.json) and print the mean and 95%% CI across repeats")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
@@ -135,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
     from tfsbench.bench.units import format_duration
 
     out = _check_out(args.out, args.force)
+    from tfsbench.bench.orchestrate.repeats import repeat_paths, summarize
+
+    outs = [_check_out(str(p), args.force) for p in repeat_paths(out, args.repeat)]
     headers = header_dict(args.header)
     config = build_config(args)
     from rich.console import Console
@@ -167,17 +172,23 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"[yellow]{name}: stopping; waiting up to 2 s for requests in flight, then writing a partial "
                   "result (again to exit at once)[/]")
 
-    with stop_on_signals(stop, first_signal, _exit_now):
-        with _progress_display(err, args.quiet) as on_progress:
-            result = run_benchmark(config, pool=pool, headers=headers, progress=on_progress, stop=stop,
-                                   environment={"target": info})
-    save_result(result, out)
     from tfsbench.reports.run_summary import print_summary
 
-    print_summary(result, Console(highlight=False, soft_wrap=True), str(out))
-    if result.partial:
-        err.print(f"[yellow]partial result written to {out}: {result.partial_reason}[/]")
-        return EXIT_INTERRUPTED
+    results = []
+    for out in outs:
+        with stop_on_signals(stop, first_signal, _exit_now):
+            with _progress_display(err, args.quiet) as on_progress:
+                result = run_benchmark(config, pool=pool, headers=headers, progress=on_progress, stop=stop,
+                                       environment={"target": info})
+        save_result(result, out)
+        results.append(result)
+        print_summary(result, Console(highlight=False, soft_wrap=True), str(out))
+        if result.partial:
+            err.print(f"[yellow]partial result written to {out}: {result.partial_reason}[/]")
+            return EXIT_INTERRUPTED
+    if len(results) > 1:
+        for line in summarize(results).lines():
+            print(line)
     return 0
 
 
