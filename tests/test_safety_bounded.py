@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import CliOutcome
+from helpers import cli as run_in_process
 from tfsbench.bench.measure.runner import check_config, run_benchmark
 from tfsbench.bench.results import RunConfig
 from tfsbench.payloads.errors import InputError
@@ -75,9 +77,9 @@ def test_selfbench_and_demo_are_bounded() -> None:
     assert runs * (demo.duration_s + demo.warmup_s) < 600  # minutes, not hours
 
 
-def _tfsbench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tfsbench", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, env=dict(os.environ, COLUMNS="200"))
+def _tfsbench(*args: str) -> CliOutcome:
+    """In-process (helpers.cli): the announcement lines are main()'s; the entry point is tested elsewhere."""
+    return run_in_process(*args, env={"COLUMNS": "200"})
 
 
 def test_run_sweep_and_search_state_target_and_load_first(tfs_url: str, tmp_path: Path) -> None:
