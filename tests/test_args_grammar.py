@@ -35,6 +35,10 @@ BASE: dict[str, list[str]] = {
     "report": ["report", "r.json"],
     "locust-export": ["locust-export", "--csv-prefix", "run", "--out", "o.json"],
     "payload": ["payload"],
+    "trace-synth": ["trace", "synth", "--out", "t.jsonl"],
+    "trace-show": ["trace", "show", "t.jsonl"],
+    "replay": ["replay", "t.jsonl", "--url", URL],
+    "replay-no-url": ["replay", "t.jsonl"],
 }
 
 DURATION_OK = {"30s": 30.0, "500ms": 0.5, "2m": 120.0, "2min": 120.0, "1h": 3600.0, "1e1": 10.0, "2sec": 2.0,
@@ -69,7 +73,8 @@ TABLE = [
         ("run", "--duration", "duration"), ("run", "--timeout", "timeout"),
         ("sweep", "--duration", "duration"), ("sweep", "--timeout", "timeout"),
         ("search", "--duration", "duration"), ("search", "--timeout", "timeout"),
-        ("selfbench", "--duration", "duration"),
+        ("selfbench", "--duration", "duration"), ("trace-show", "--window", "window"),
+        ("replay", "--timeout", "timeout"), ("replay", "--window", "window"), ("replay", "--scale-shift", "scale_shift"),
     ]),
     ("duration <= 600 s", {k: v for k, v in DURATION_OK.items() if v <= 600}, [*DURATION_BAD, "1h", "601"], [
         ("doctor", "--timeout", "timeout"),
@@ -77,7 +82,7 @@ TABLE = [
     ("warmup", WARMUP_OK, WARMUP_BAD, [
         ("run", "--warmup", "warmup"), ("sweep", "--warmup", "warmup"), ("search", "--warmup", "warmup"),
     ]),
-    ("rate", RATE_OK, RATE_BAD, [("run-open", "--rate", "rate")]),
+    ("rate", RATE_OK, RATE_BAD, [("run-open", "--rate", "rate"), ("trace-synth", "--peak", "peak")]),
     ("positive integer", POSITIVE_INT_OK, POSITIVE_INT_BAD, [
         ("run-open", "--concurrency", "concurrency"), ("run", "--requests", "requests"),
         ("run", "--processes", "processes"), ("run", "--max-inflight", "max_inflight"),
@@ -88,11 +93,12 @@ TABLE = [
         ("selfbench", "--rounds", "rounds"), ("locust-export", "--batch-size", "batch_size"),
         ("locust-export", "--users", "users"), ("payload", "--pool-size", "pool_size"),
         ("serve", "--max-json-depth", "max_json_depth"), ("serve", "--rest-api-num-threads", "rest_api_num_threads"),
-        ("serve", "--rest-api-timeout-ms", "rest_api_timeout_ms"),
+        ("serve", "--rest-api-timeout-ms", "rest_api_timeout_ms"), ("replay", "--batch-size", "batch_size"),
+        ("replay", "--max-inflight", "max_inflight"), ("replay", "--pool-size", "pool_size"),
     ]),
     ("non-negative integer", NON_NEGATIVE_INT_OK, NON_NEGATIVE_INT_BAD, [
         ("run", "--seed", "seed"), ("sweep", "--version", "version"), ("sweep", "--seed", "seed"),
-        ("payload", "--seed", "seed"),
+        ("payload", "--seed", "seed"), ("replay", "--seed", "seed"),
     ]),
     ("fraction [0, 1)", FRACTION_OK, FRACTION_BAD, [
         ("compare", "--noise", "noise"), ("plan", "--headroom", "headroom"), ("report", "--headroom", "headroom"),
@@ -100,13 +106,14 @@ TABLE = [
     ("fraction (0, 1)", POSITIVE_FRACTION_OK, POSITIVE_FRACTION_BAD, [("search", "--tolerance", "tolerance")]),
     ("positive number", POSITIVE_FLOAT_OK, POSITIVE_FLOAT_BAD, [
         ("search", "--lo", "lo"), ("search", "--hi", "hi"), ("plan", "--target-qps", "target_qps"),
-        ("plan", "--target-ips", "target_ips"),
+        ("plan", "--target-ips", "target_ips"), ("replay", "--speed", "speed"), ("replay", "--scale", "scale"),
     ]),
     ("non-negative number", NON_NEGATIVE_FLOAT_OK, NON_NEGATIVE_FLOAT_BAD, [
         ("plan", "--cost-per-replica-hour", "cost_per_replica_hour"),
     ]),
     ("URL", URL_OK, URL_BAD, [
         ("doctor-no-url", "--url", "url"), ("sweep", "--url", "url"), ("search-no-url", "--url", "url"),
+        ("replay-no-url", "--url", "url"),
     ]),
     ("port", PORT_OK, PORT_BAD, [("serve", "--port", "port")]),
     ("integer 1..64", {"1": 1, "64": 64}, ["0", "65", "x"], [("serve", "--workers", "workers")]),
