@@ -122,9 +122,10 @@ def serve_in_thread(
 class ServeProcess:
     """A running `tfsbench serve` subprocess: its URL and PID (see `serve_subprocess`)."""
 
-    def __init__(self, base_url: str, proc: subprocess.Popen) -> None:
+    def __init__(self, base_url: str, proc: subprocess.Popen, grpc_url: str | None = None) -> None:
         self.base_url = base_url
         self.proc = proc
+        self.grpc_url = grpc_url  # grpc://HOST:PORT when started with --grpc-port
 
     @property
     def pid(self) -> int:
@@ -159,7 +160,9 @@ def serve_process(*extra_args: str, timeout_s: float = 60.0) -> Iterator[ServePr
         try:
             lines: queue.Queue = queue.Queue()
             threading.Thread(target=_drain, args=(proc.stdout, lines), daemon=True).start()
-            yield ServeProcess(_await_listening(proc, lines, stderr, timeout_s), proc)
+            url = _await_listening(proc, lines, stderr, timeout_s)
+            grpc_url = _await_grpc(lines, timeout_s) if "--grpc-port" in extra_args else None
+            yield ServeProcess(url, proc, grpc_url)
         finally:
             _terminate(proc)
 
@@ -203,6 +206,21 @@ def _await_listening(proc: subprocess.Popen, lines: queue.Queue, stderr: IO[str]
     stderr.seek(0)
     err = stderr.read().strip()
     raise RuntimeError(f"tfsbench serve exited with status {proc.returncode}: {err or seen!r}")
+
+
+def _await_grpc(lines: queue.Queue, timeout_s: float) -> str:
+    """The gRPC address `tfsbench serve` announces after its REST URL, as grpc://HOST:PORT."""
+    deadline = time.monotonic() + timeout_s
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=remaining)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        if "gRPC listening on " in line:
+            return "grpc://" + line.split("gRPC listening on ", 1)[1].strip()
+    raise RuntimeError("tfsbench serve did not report its gRPC port")
 
 
 def _terminate(proc: subprocess.Popen) -> None:

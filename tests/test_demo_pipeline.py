@@ -28,6 +28,10 @@ def test_quick_demo_runs_the_pipeline_and_stops_the_target(tmp_path) -> None:
     plan = json.loads((report / "plan.json").read_text())
     assert plan["slo"] == "p99<=50ms" and len(plan["configs"]) >= 6
     assert f"report:  {report / 'report.html'}" in proc.stdout
+    # one small REST-vs-gRPC comparison, shown in its own report section
+    assert sorted(p.name for p in (out / "protocols").glob("*.json")) == [
+        "numeric-b8-c4-grpc.json", "numeric-b8-c4-rest.json"]
+    assert "REST vs gRPC" in page and "<td>grpc</td>" in page
     # the target was stopped: nothing listens on its port any more
     url = re.search(r"target: (http://127\.0\.0\.1:\d+)", proc.stderr).group(1)
     port = urlparse(url).port

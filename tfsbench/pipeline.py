@@ -43,6 +43,7 @@ class DemoOutcome:
     best_rate_rps: float | None
     timings_s: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    protocols_dir: Path | None = None  # the REST-vs-gRPC pair, when the target serves gRPC too
 
 
 def measure(url: str, out_dir: Path, settings: DemoSettings = DemoSettings(), *, progress: bool = True,
@@ -100,11 +101,38 @@ def report_and_plan(outcome: DemoOutcome, settings: DemoSettings = DemoSettings(
         f"{settings.headroom:.0%}, an illustrative {settings.cost_per_replica_hour:g} per replica-hour) -> {report_dir}")
     t0 = time.perf_counter()
     sources = load_sources([str(outcome.sweep_dir), str(outcome.search_dir)])
+    # the REST-vs-gRPC pair shows in the report (its own section), not in the capacity plan
+    shown = sources + (load_sources([str(outcome.protocols_dir)]) if outcome.protocols_dir else [])
     cap_plan = make_plan(sources, slo, target_ips=settings.target_ips, headroom=settings.headroom,
                          cost_per_replica_hour=settings.cost_per_replica_hour)
-    files = build_report(sources, report_dir, slo=slo, plan=cap_plan, compare=False,
+    files = build_report(shown, report_dir, slo=slo, plan=cap_plan, compare=False,
                          title="tfsbench demo: the embedded target on this machine")
     outcome.timings_s["report"] = time.perf_counter() - t0
     outcome.report_html = files.html
     outcome.plan_json = files.plan_json
     return outcome
+
+
+PROTOCOL_REQUESTS = 1500  # per protocol: about a second each against the embedded target
+
+
+def compare_protocols(rest_url: str, grpc_url: str, out_dir: Path, *, kind: str = "numeric", batch_size: int = 8,
+                      concurrency: int = 4, log: Callable[[str], None] = print) -> Path:
+    """The same payload at the same load over REST (fast engine, JSON) and gRPC (grpc engine, protobuf):
+    two result files the report pairs in its "REST vs gRPC" section (see docs/grpc.md)."""
+    from tfsbench.bench.measure.runner import run_benchmark
+    from tfsbench.bench.results import save_result
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log(f"      REST vs gRPC: {kind} b={batch_size}, {concurrency} in flight, {PROTOCOL_REQUESTS} requests each "
+        f"-> {out_dir}")
+    for protocol, url, engine in (("rest", rest_url, "fast"), ("grpc", grpc_url, "grpc")):
+        config = RunConfig(url=url, model=kind, kind=kind, batch_size=batch_size, format="row", mode="closed",
+                           engine=engine, protocol=protocol, concurrency=concurrency,
+                           requests_limit=PROTOCOL_REQUESTS, warmup_s=0.5, seed=0)
+        result = run_benchmark(config)
+        save_result(result, out_dir / f"{kind}-b{batch_size}-c{concurrency}-{protocol}.json")
+        log(f"      {protocol}: {result.summary.throughput_rps:,.0f} req/s, p50 {result.summary.latency_ms.p50:.2f} ms, "
+            f"{result.summary.request_bytes:,.0f} bytes a request")
+    return out_dir

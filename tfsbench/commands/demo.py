@@ -27,8 +27,8 @@ def register(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tfsbench.commands.report import check_out_dir
-    from tfsbench.pipeline import DemoSettings, measure, report_and_plan
-    from tfsbench.server.testing import serve_subprocess
+    from tfsbench.pipeline import DemoSettings, compare_protocols, measure, report_and_plan
+    from tfsbench.server.testing import serve_process
 
     out = check_out_dir(args.out)
     settings = DemoSettings()
@@ -42,9 +42,13 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     log("[1/4] starting the embedded target (tfsbench serve) on a free 127.0.0.1 port")
     # The target runs in its own process so that it and the load generator each get a core.
-    with serve_subprocess() as url:
-        log(f"      target: {url} (models numeric, text, image)")
+    with serve_process("--grpc-port", "0") as server:
+        url = server.base_url
+        log(f"      target: {url}, gRPC {server.grpc_url} (models numeric, text, image)")
         outcome = measure(url, Path(out), settings, progress=not args.no_progress, log=log)
+        t1 = time.perf_counter()
+        outcome.protocols_dir = compare_protocols(url, server.grpc_url, Path(out) / "protocols", log=log)
+        outcome.timings_s["protocols"] = time.perf_counter() - t1
     log("      target stopped")
     outcome = report_and_plan(outcome, settings, log=log)
     total = time.perf_counter() - t0
