@@ -1,4 +1,4 @@
-"""`tfsbench payload` in a subprocess: bodies, the size table, metadata sources, and every bad input."""
+"""`tfsbench payload` in a subprocess: bodies, the size table, metadata sources; every bad input in-process."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli
 from PIL import Image
 from tfsbench.payloads.codec import decode_request
 from tfsbench.payloads.signature import parse_metadata
@@ -25,6 +26,12 @@ def tfsbench(*args: str, timeout: float = 120, cwd: Path = ROOT) -> subprocess.C
     return subprocess.run(
         [sys.executable, "-m", "tfsbench", "payload", *args], cwd=cwd, capture_output=True, timeout=timeout
     )
+
+
+def in_process(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """`tfsbench payload ARGS` through main() in this process (helpers.cli), shaped like `tfsbench()`'s result."""
+    r = cli("payload", *args)
+    return subprocess.CompletedProcess(["payload", *args], r.code, r.stdout.encode(), r.stderr.encode())
 
 
 def assert_bad_input(result: subprocess.CompletedProcess[bytes], *needles: str) -> str:
@@ -155,17 +162,17 @@ def test_size_table():
     ],
 )
 def test_bad_arguments_one_line_exit_2(args, needles):
-    assert_bad_input(tfsbench(*args), *needles)
+    assert_bad_input(in_process(*args), *needles)
 
 
 def test_shapes_that_do_not_fit_the_signature(single_meta: str):
-    assert_bad_input(tfsbench("--kind", "auto", "--metadata", single_meta, "--shape", "features=5"),
+    assert_bad_input(in_process("--kind", "auto", "--metadata", single_meta, "--shape", "features=5"),
                      "--shape features=5 does not fit the signature shape [-1,4]")
-    assert_bad_input(tfsbench("--kind", "auto", "--metadata", single_meta, "--shape", "pixels=5"),
+    assert_bad_input(in_process("--kind", "auto", "--metadata", single_meta, "--shape", "pixels=5"),
                      "--shape names unknown input(s) pixels")
-    assert_bad_input(tfsbench("--kind", "numeric", "--numeric-shape", "7", "--metadata", single_meta),
+    assert_bad_input(in_process("--kind", "numeric", "--numeric-shape", "7", "--metadata", single_meta),
                      "per-instance shape [7] does not fit the signature shape [-1,4]")
-    assert_bad_input(tfsbench("--kind", "auto", "--metadata", single_meta, "--signature", "other"),
+    assert_bad_input(in_process("--kind", "auto", "--metadata", single_meta, "--signature", "other"),
                      "signature 'other' not found")
 
 
@@ -185,18 +192,18 @@ def test_malformed_data_files(tmp_path: Path, name: str, content: bytes, flag: s
     path = tmp_path / name
     path.write_bytes(content)
     kind = {"--numeric-file": "numeric", "--text-file": "text", "--metadata": "auto"}[flag]
-    assert_bad_input(tfsbench("--kind", kind, flag, str(path)), str(path), needle)
+    assert_bad_input(in_process("--kind", kind, flag, str(path)), str(path), needle)
 
 
 def test_broken_image_in_folder(tmp_path: Path):
     (tmp_path / "a.jpg").write_bytes(b"\xff\xd8 truncated")
-    assert_bad_input(tfsbench("--kind", "image", "--image-dir", str(tmp_path)), "a.jpg is not a readable image")
+    assert_bad_input(in_process("--kind", "image", "--image-dir", str(tmp_path)), "a.jpg is not a readable image")
 
 
 def test_nan_rows_need_allow_nan(tmp_path: Path):
     path = tmp_path / "nan.csv"
     path.write_text("1,2,3,nan\n")
-    assert_bad_input(tfsbench("--kind", "numeric", "--numeric-file", str(path)), "NaN or Infinity", "--allow-nan")
+    assert_bad_input(in_process("--kind", "numeric", "--numeric-file", str(path)), "NaN or Infinity", "--allow-nan")
     ok = tfsbench("--kind", "numeric", "--numeric-file", str(path), "--allow-nan")
     assert ok.returncode == 0 and ok.stdout == b'{"instances":[[1.0,2.0,3.0,NaN]]}'
 
@@ -239,4 +246,4 @@ def test_size_table_with_auto_kind(single_meta: str):
     assert [r[0] for r in rows] == ["auto", "text"]
     assert rows[0][3] == "64 B"  # 4 x features[4] float32 from the signature
     assert "over 2 bodies" in result.stdout.decode()
-    assert_bad_input(tfsbench("--sizes", "--kinds", "auto"), "needs the model's metadata")
+    assert_bad_input(in_process("--sizes", "--kinds", "auto"), "needs the model's metadata")
