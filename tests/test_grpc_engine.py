@@ -4,7 +4,6 @@ metadata headers, results with protocol "grpc", and every bad-input path of `run
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from helpers import free_port
 from tfsbench.bench.measure.engine import Target
 from tfsbench.bench.measure.engine_grpc import GrpcEngine, check_response, error_class, grpc_metadata
 from tfsbench.bench.measure.preflight import preflight_and_pool
@@ -44,12 +44,6 @@ def _config(url: str, **overrides: object) -> RunConfig:
                         engine="grpc", protocol="grpc", concurrency=4, requests_limit=200, timeout_s=10.0)
     values.update(overrides)
     return RunConfig(**values)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_closed_loop_run_is_all_ok_and_round_trips_with_protocol(grpc_url, tmp_path):
@@ -106,7 +100,7 @@ def test_deadline_is_a_timeout():
 
 
 def test_nothing_listening_is_refused():
-    result = run_benchmark(_config(f"grpc://127.0.0.1:{_free_port()}", requests_limit=3, concurrency=1,
+    result = run_benchmark(_config(f"grpc://127.0.0.1:{free_port()}", requests_limit=3, concurrency=1,
                                    timeout_s=5.0))
     assert result.summary.errors == {"refused": 3}
 
@@ -212,7 +206,7 @@ def test_preflight_failures_are_one_line(grpc_url, extra, fragment, capsys, tmp_
 
 
 def test_unreachable_port_is_one_line(capsys, tmp_path):
-    status = main(["run", "--protocol", "grpc", "--url", f"grpc://127.0.0.1:{_free_port()}", "--model", "numeric",
+    status = main(["run", "--protocol", "grpc", "--url", f"grpc://127.0.0.1:{free_port()}", "--model", "numeric",
                    "--concurrency", "1", "--requests", "1", "--timeout", "5s", "--out", str(tmp_path / "r.json")])
     err = capsys.readouterr().err
     assert status == 2 and "cannot reach grpc://127.0.0.1:" in err and len(err.strip().splitlines()) == 1, err
@@ -291,3 +285,41 @@ def test_server_view_reads_the_grpc_entrypoint():
     assert sum(result.server["request_count_by_status"].values()) >= 50
     assert result.server["latency_ms"]["p50"] > 0
     assert plain.server is None  # a grpc:// address has no metrics page: not scraped
+
+
+@pytest.mark.skipif(__import__("shutil").which("openssl") is None, reason="needs the openssl command")
+def test_grpcs_verifies_the_certificate_and_sends_metadata(tmp_path, monkeypatch):
+    """grpcs:// uses TLS: an untrusted certificate is refused before anything is sent; trusted (via
+    SSL_CERT_FILE, as for the HTTP engines) it works, with --header as metadata."""
+    from tfsbench.payloads.grpc_pool import GrpcTarget, build_grpc_pool
+    from tfsbench.payloads.spec import PayloadSpec
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    answer = predict_response({"probabilities": np.zeros((2, 3), np.float32)}, "numeric", 1,
+                              "serving_default").SerializeToString()
+    auth: list[str] = []
+
+    def predict(body: bytes, context: grpc.ServicerContext) -> bytes:
+        auth.extend(v for k, v in context.invocation_metadata() if k == "authorization")
+        return answer
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+        "tensorflow.serving.PredictionService", {"Predict": grpc.unary_unary_rpc_method_handler(predict)})])
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())]))
+    server.start()
+    try:
+        url = f"grpcs://127.0.0.1:{port}"
+        pool = build_grpc_pool(PayloadSpec("numeric", 2), GrpcTarget("numeric"), 4)
+        untrusted = run_benchmark(_config(url, batch_size=2, requests_limit=3, concurrency=1, timeout_s=5.0), pool=pool)
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        trusted = run_benchmark(_config(url, batch_size=2, requests_limit=20), pool=pool,
+                                headers={"Authorization": "Bearer s3cret"})
+    finally:
+        server.stop(None)
+    assert untrusted.summary.errors == {"refused": 3}, untrusted.summary.error_samples
+    assert trusted.summary.ok == 20 and trusted.summary.errors == {}
+    assert auth == ["Bearer s3cret"] * 20
