@@ -1,27 +1,34 @@
-"""`tfsbench check` end to end in a subprocess: exit 0/1/2, JUnit XML, Markdown summary, bad input."""
+"""`tfsbench check` end to end (one real subprocess, the rest in-process): exit 0/1/2, JUnit XML, Markdown
+summary, bad input."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers import CliOutcome, cli, run_tfsbench
 from tfsbench.bench.results import save_result, write_json_atomic
 
 from tests.test_check_gates import FIXTURE_V1, make_run
 
 
-def tfsbench(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tfsbench", "check", *args], capture_output=True, text=True, timeout=120, cwd=cwd
-    )
+def tfsbench_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m tfsbench check ARGS`: the wiring (entry point, exit 1 for a failed gate, files written)."""
+    return run_tfsbench("check", *args)
 
 
-@pytest.fixture
-def runs(tmp_path: Path) -> dict[str, Path]:
+def tfsbench(*args: str) -> CliOutcome:
+    """`tfsbench check ARGS` in this process (helpers.cli): same status and streams, no 1.7 s of imports."""
+    return cli("check", *args)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Input files only (check reads them): built once per module, 4 x 5000-sample histograms."""
+    tmp_path = tmp_path_factory.mktemp("runs")
     out: dict[str, Path] = {}
     for name, run in {
         "fast": make_run(median_ms=5.0, seed=1),
@@ -44,7 +51,7 @@ def test_a_failing_threshold_exits_1_and_writes_junit_and_summary(runs: dict[str
     junit = tmp_path / "out" / "check.xml"
     summary = tmp_path / "summary.md"
     summary.write_text("# earlier step\n")
-    r = tfsbench(
+    r = tfsbench_process(
         str(runs["fast"]), str(runs["b16"]), "-t", "p99<1us", "-t", "p99<1s",
         "--junit", str(junit), "--summary", str(summary),
     )
