@@ -4,6 +4,7 @@ the windows that broke the SLO marked, so "where in the day did it hurt" is one 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -36,6 +37,17 @@ def violations(windows: Sequence[TraceWindow], slo=None) -> list[int]:
     return out
 
 
+def runs_of(indices: Sequence[int]) -> list[tuple[int, int]]:
+    """Consecutive indices as (first, last) pairs, so adjacent marked windows shade as one span."""
+    out: list[tuple[int, int]] = []
+    for i in indices:
+        if out and i == out[-1][1] + 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
+
+
 def replay_figure(run: RunResult, slo=None) -> Figure:
     """Two panels over trace time: requests/s (offered vs ok, errors) and latency p50/p99 per window;
     SLO-violating windows shaded red in both."""
@@ -52,12 +64,12 @@ def replay_figure(run: RunResult, slo=None) -> Figure:
         ends = x + width
         bad = violations(windows, slo)
         for ax in (top, bottom):
-            for i in bad:
-                ax.axvspan(x[i], ends[i], color=SLO_COLOR, alpha=0.15, lw=0)
+            for lo, hi in runs_of(bad):
+                ax.axvspan(x[lo], ends[hi], color=SLO_COLOR, alpha=0.15, lw=0)
         offered = [w.offered_rps for w in windows]
         served = [w.throughput_rps for w in windows]
         errs = [(w.errors + w.refused) / w.duration_s for w in windows]
-        top.step(np.r_[x, ends[-1]], np.r_[offered, offered[-1]], where="post", color=MUTED, lw=2.2,
+        top.step(np.r_[x, ends[-1]], np.r_[offered, offered[-1]], where="post", color=MUTED, lw=4.0, alpha=0.5,
                  label="offered (trace)")
         top.step(np.r_[x, ends[-1]], np.r_[served, served[-1]], where="post", color="#1f77b4", lw=1.4,
                  label="ok responses")
@@ -71,7 +83,8 @@ def replay_figure(run: RunResult, slo=None) -> Figure:
         handles, labels = top.get_legend_handles_labels()
         if bad:
             handles.append(Patch(color=SLO_COLOR, alpha=0.15))
-            labels.append(f"broke {slo} ({len(bad)} windows)" if slo else f"errors ({len(bad)} windows)")
+            n = f"{len(bad)} window{'s' if len(bad) != 1 else ''}"
+            labels.append(f"broke {slo} ({n})" if slo else f"errors ({n})")
         top.legend(handles, labels, loc="upper left")
         mids = x + width / 2
         for name, style, color in (("p50_ms", "-", "#2ca02c"), ("p99_ms", "-", "#d95f02"), ("max_ms", ":", MUTED)):
@@ -87,3 +100,57 @@ def replay_figure(run: RunResult, slo=None) -> Figure:
         bottom.set_xlabel(f"trace time ({unit}); window {windows[0].duration_s:g} s")
         bottom.legend(loc="upper left")
         return fig
+
+
+# ---- report section (reports/context.py EXTRA_SECTION_MODULES) -----------------------------------
+
+MAX_REPLAY_FIGURES = 3
+CAPTION = ("Each replayed trace over its own time: the offered rate (grey, from the trace) and the ok "
+           "responses per second of trace time (blue), errors and refusals as red bars; below, latency "
+           "percentiles per window from the intended send time. Windows shaded red broke the SLO (or had "
+           "errors when no SLO was given).")
+
+
+def _replays(ctx: Any) -> list[RunResult]:
+    return [r for r in ctx.runs if r.windows][:MAX_REPLAY_FIGURES]
+
+
+def build_figures(ctx: Any) -> list[Any]:
+    from tfsbench.reports.context import FigureOut
+    from tfsbench.reports.style import png_bytes
+
+    out = []
+    for i, run in enumerate(_replays(ctx), start=1):
+        trace = dict(run.config.extra).get("replay", {}).get("trace") or run.config.label_text()
+        out.append(FigureOut(name=f"replay_{i}.png", title=f"Replay of {trace}", caption=CAPTION,
+                             png=png_bytes(replay_figure(run, ctx.slo))))
+    return out
+
+
+def build_section(ctx: Any) -> Any:
+    """Per replay: windows, the ones that broke the SLO, and the worst; None without replays."""
+    import html
+
+    from tfsbench.reports.context import Section
+
+    runs = _replays(ctx)
+    if not runs:
+        return None
+    rows, md, warnings = [], ["| trace | windows | broke the SLO | worst p99 ms | lag p99 ms |", "|---|---|---|---|---|"], []
+    for run in runs:
+        replay = dict(run.config.extra).get("replay", {})
+        bad = violations(run.windows, ctx.slo)
+        worst = max((w.p99_ms for w in run.windows if w.p99_ms is not None), default=None)
+        lag = run.summary.schedule_lag_ms.p99 if run.summary.schedule_lag_ms else None
+        cells = [str(replay.get("trace") or run.config.label_text()), f"{len(run.windows)} x {run.windows[0].duration_s:g} s",
+                 ", ".join(f"{run.windows[i].t_s:g} s" for i in bad[:8]) + (" ..." if len(bad) > 8 else "") or "none",
+                 f"{worst:.1f}" if worst is not None else "-", f"{lag:.2f}" if lag is not None else "-"]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        md.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        if bad:
+            warnings.append(f"replay of {cells[0]}: {len(bad)} of {len(run.windows)} windows broke "
+                            f"{ctx.slo if ctx.slo is not None else 'the run (errors)'}")
+    head = "".join(f"<th>{h}</th>" for h in ("trace", "windows", "windows that broke the SLO (start, trace time)",
+                                            "worst p99 ms", "lag p99 ms"))
+    body = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return Section(id="replay", title="Trace replay", html=body, markdown="\n".join(md), warnings=tuple(warnings))

@@ -182,7 +182,7 @@ def describe(plan: TrafficPlan) -> list[str]:
         f"capacity {plan.capacity_rps:.1f} req/s per replica ({plan.config}, under {plan.slo}); headroom "
         f"{plan.headroom:.0%}: {plan.usable_rps:.1f} req/s usable",
         f"{FORMULA}; windows of {plan.window_s:g} s, peak over {plan.peak_over_s:g} s bins",
-        f"trace: {plan.trace_requests:,} requests over {plan.trace_duration_s / 3600:.2f} h, peak "
+        f"trace: {plan.trace_requests:,} requests over {_when(plan.trace_duration_s, plan.trace_duration_s)}, peak "
         f"{plan.trace_peak_rps:.1f} req/s",
         f"static at peak: {plan.static_replicas} replicas, {plan.static_replica_hours:,.1f} replica-hours"
         + (f", cost {plan.static_cost:,.2f}" if plan.static_cost is not None else ""),
@@ -192,7 +192,7 @@ def describe(plan: TrafficPlan) -> list[str]:
         f"the static plan is over-provisioned {plan.over_provisioned_share:.0%} of the time",
     ]
     if plan.failing_windows:
-        first = [f"{plan.windows[i].t_s / 3600:.1f} h" for i in plan.failing_windows[:6]]
+        first = [_when(plan.windows[i].t_s, plan.trace_duration_s) for i in plan.failing_windows[:6]]
         lines.append(f"with a scale-up delay of {plan.scale_up_delay_s:g} s the following plan falls short in "
                      f"{len(plan.failing_windows)} of {len(plan.windows)} windows (starting at "
                      f"{', '.join(first)}{', ...' if len(plan.failing_windows) > 6 else ''}): the ramp is "
@@ -201,6 +201,13 @@ def describe(plan: TrafficPlan) -> list[str]:
         lines.append(f"with a scale-up delay of {plan.scale_up_delay_s:g} s the following plan never falls short")
     lines.extend(f"warning: {w}" for w in plan.warnings)
     return lines
+
+
+def _when(t_s: float, span_s: float) -> str:
+    """A trace time in the unit the trace's length suggests (h, min or s)."""
+    if span_s >= 3 * 3600:
+        return f"{t_s / 3600:.1f} h"
+    return f"{t_s / 60:.0f} min" if span_s >= 180 else f"{t_s:.0f} s"
 
 
 def traffic_plan_figure(plan: TrafficPlan, trace: Trace | None = None):
@@ -217,8 +224,10 @@ def traffic_plan_figure(plan: TrafficPlan, trace: Trace | None = None):
         starts = np.array([w.t_s for w in plan.windows]) / scale
         ends = starts + np.array([w.duration_s for w in plan.windows]) / scale
         edges = np.r_[starts, ends[-1]]
-        for i in plan.failing_windows:
-            ax.axvspan(starts[i], ends[i], color=SLO_COLOR, alpha=0.15, lw=0)
+        from tfsbench.reports.replay_view import runs_of
+
+        for lo, hi in runs_of(plan.failing_windows):
+            ax.axvspan(starts[lo], ends[hi], color=SLO_COLOR, alpha=0.15, lw=0)
         if trace is not None:
             rates = bin_rates(trace, plan.peak_over_s) * plan.rate_scale
             ax.plot((np.arange(rates.size) + 0.5) * plan.peak_over_s / scale, rates, color="#9ecae1", lw=0.6,
@@ -238,14 +247,15 @@ def traffic_plan_figure(plan: TrafficPlan, trace: Trace | None = None):
             handles, labels = ax.get_legend_handles_labels()
             handles.append(Patch(color=SLO_COLOR, alpha=0.15))
             labels.append(f"falls short with a {plan.scale_up_delay_s:g} s scale-up delay "
-                          f"({len(plan.failing_windows)} windows)")
+                          f"({len(plan.failing_windows)} window{'s' if len(plan.failing_windows) != 1 else ''})")
             ax.legend(handles, labels, loc="upper left", fontsize=8)
         else:
             ax.legend(loc="upper left", fontsize=8)
         ax.set_ylim(bottom=0, top=max(plan.static_replicas * plan.capacity_rps, max(peaks)) * 1.25)
         ax.set_ylabel("requests/s")
         ax.set_xlabel(f"trace time ({unit}); windows of {plan.window_s:g} s")
-        ax.set_title(f"Traffic vs capacity: {plan.static_replicas} replicas static ({plan.static_replica_hours:,.0f} "
-                     f"replica-h) vs following the curve ({plan.follow_replica_hours:,.0f} replica-h, "
-                     f"{plan.savings:.0%} less)")
+        hours = "{:,.0f}" if plan.static_replica_hours >= 100 else "{:,.1f}"
+        ax.set_title(f"Traffic vs capacity: {plan.static_replicas} replicas static "
+                     f"({hours.format(plan.static_replica_hours)} replica-h) vs following the curve "
+                     f"({hours.format(plan.follow_replica_hours)} replica-h, {plan.savings:.0%} less)")
         return fig

@@ -142,3 +142,18 @@ def test_committed_replay_result_loads_with_its_windows():
     assert run.config.arrival == "trace" and len(run.windows) == 3
     assert sum(w.scheduled for w in run.windows) == run.summary.requests
     assert run.config.extra["replay"]["speed"] == 10
+
+
+def test_report_shows_the_replay_with_slo_breaking_windows(tmp_path):
+    from pathlib import Path
+
+    from tfsbench.bench.stats.slo import parse_slo
+    from tfsbench.reports.build import build_report
+    from tfsbench.reports.dataset import load_sources
+
+    fixture = Path(__file__).parent / "fixtures" / "results" / "replay-v5.json"
+    files = build_report(load_sources([str(fixture)]), tmp_path / "r", slo=parse_slo("p99<=0.001ms"))
+    html = files.html.read_text()
+    assert '<section id="replay"><h2>Trace replay</h2>' in html
+    assert "<td>0 s, 10 s, 20 s</td>" in html  # every window broke a 1 us SLO
+    assert (tmp_path / "r" / "replay_1.png").read_bytes()[:4] == b"\x89PNG"

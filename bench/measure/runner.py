@@ -651,6 +651,14 @@ def mean_gzip_bytes(pool: Any) -> float | None:
     return sum(sizes) / len(sizes) if sizes else None
 
 
+def _busy_machine(env: dict[str, Any]) -> str:
+    """'load average 6.2 on 2 CPUs' when more runnable processes than CPUs were waiting, else ''."""
+    load, cpus = env.get("load_avg"), env.get("cpus_usable") or env.get("cpus")
+    if not load or not cpus or load[0] <= cpus:
+        return ""
+    return f"load average {load[0]:.1f} on {cpus} CPUs"
+
+
 def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any], raw_bytes: float,
              started_at: str, partial_reason: str | None, *, warmup_how: str = "",
              request_gzip_bytes: float | None = None) -> RunResult:
@@ -709,6 +717,10 @@ def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any]
         warnings.append(f"p99.9 rests on {ok} samples (< {stability.MIN_SAMPLES_P999}); treat it as indicative")
     if partial:
         warnings.append(f"partial result: {partial_reason}")
+    busy = _busy_machine(env)
+    if busy and not stable:
+        warnings.append(f"the machine was busy ({busy}): other processes competed with the target and the "
+                        "load generator for CPU, which moves throughput and latency from second to second")
     env["client"] = {
         "processes": len(reports),
         "cpu_pct": [round(c, 1) for c in cpu_pcts],
