@@ -133,3 +133,11 @@ def test_v2_files_load_with_their_fixed_warmup() -> None:
     assert r.config.until_stable is False and r.config.warmup_auto is False
     assert r.summary.warmup_s == r.config.warmup_s and r.summary.window_s == 0.0
     assert RunResult.from_dict(r.to_dict()) == r
+
+
+def test_a_busy_machine_is_named_when_a_run_is_unstable() -> None:
+    from tfsbench.bench.measure.runner import _busy_machine
+
+    assert _busy_machine({"load_avg": [6.2, 5.0, 4.0], "cpus_usable": 2}) == "load average 6.2 on 2 CPUs"
+    assert _busy_machine({"load_avg": [1.5, 1.0, 1.0], "cpus_usable": 2}) == ""
+    assert _busy_machine({}) == ""

@@ -19,14 +19,16 @@ from tfsbench.bench.stats.slo import Slo, parse_slo
 @dataclass(frozen=True, slots=True)
 class DemoSettings:
     kinds: tuple[str, ...] = ("numeric", "text", "image")
-    batch_sizes: tuple[int, ...] = (1, 8, 32)
-    concurrencies: tuple[int, ...] = (1, 4, 16)
-    duration_s: float = 3.1  # the stability check needs 3 whole seconds
-    warmup_s: float = 0.3
-    engine: str = "aiohttp"
+    batch_sizes: tuple[int, ...] = (1, 8)
+    concurrencies: tuple[int, ...] = (1, 8)
+    # every run measures until stable (docs/stability.md), at most duration_s after a warm-up that
+    # ends when throughput settles, at most warmup_s: the bounds keep the demo within 3 minutes
+    duration_s: float = 5.0
+    warmup_s: float = 1.5
+    engine: str = "fast"
     search_kind: str = "numeric"
     search_batch_size: int = 8
-    search_max_probes: int = 4
+    search_max_probes: int = 3
     slo: str = "p99<=50ms"
     target_ips: float = 20000.0
     headroom: float = 0.3
@@ -60,13 +62,14 @@ def measure(url: str, out_dir: Path, settings: DemoSettings = DemoSettings(), *,
     timings: dict[str, float] = {}
     base = RunConfig(url=url, model="{kind}", kind=settings.kinds[0], batch_size=1, format="row", mode="closed",
                      engine=settings.engine, concurrency=1, duration_s=settings.duration_s,
-                     warmup_s=settings.warmup_s, seed=0)
+                     warmup_s=settings.warmup_s, seed=0, until_stable=True, warmup_auto=True)
     plan = SweepPlan(base=base, kinds=settings.kinds, batch_sizes=settings.batch_sizes, formats=("row",),
                      concurrencies=settings.concurrencies)
     n = len(plan.configs())
     log(f"[2/4] sweep: {n} closed-loop runs ({len(settings.kinds)} kinds x {len(settings.batch_sizes)} batch sizes "
-        f"x {len(settings.concurrencies)} concurrency levels), {settings.duration_s:g}s each after "
-        f"{settings.warmup_s:g}s warmup -> {sweep_dir}")
+        f"x {len(settings.concurrencies)} concurrency levels), each measured until stable (at most "
+        f"{settings.duration_s:g}s) after a warm-up until throughput settles (at most {settings.warmup_s:g}s) "
+        f"-> {sweep_dir}")
     t0 = time.perf_counter()
     sweep = run_sweep(plan, sweep_dir, resume=False, progress=progress, log=log)
     timings["sweep"] = time.perf_counter() - t0
@@ -75,12 +78,12 @@ def measure(url: str, out_dir: Path, settings: DemoSettings = DemoSettings(), *,
     search_base = RunConfig(url=url, model=settings.search_kind, kind=settings.search_kind,
                             batch_size=settings.search_batch_size, format="row", mode="open", engine=settings.engine,
                             rate_rps=1.0, arrival="poisson", duration_s=settings.duration_s,
-                            warmup_s=settings.warmup_s, seed=0)
+                            warmup_s=settings.warmup_s, seed=0, until_stable=True, warmup_auto=True)
     log(f"[3/4] SLO search: highest open-loop (Poisson) rate of {settings.search_kind} b={settings.search_batch_size} "
         f"meeting {slo}, at most {settings.search_max_probes} probes -> {search_dir}")
     t0 = time.perf_counter()
     search = run_search(search_base, slo, search_dir, max_probes=settings.search_max_probes, progress=progress,
-                        log=log, require_stable=False)
+                        log=log, require_stable=False, max_remeasure=0)
     timings["search"] = time.perf_counter() - t0
     if search.interrupted:
         raise KeyboardInterrupt
