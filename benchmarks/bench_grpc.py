@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     # bytes per request for the docs' size table (reports/protocols.py renders it)
     doc["sizes"] = [
         {"kind": r.kind, "batch_size": r.batch_size, "raw_bytes": r.raw_bytes, "protobuf_bytes": r.protobuf_bytes,
-         "json_bytes": r.json_bytes, "json_gzip_bytes": r.json_gzip_bytes}
+         "json_bytes": r.json_bytes, "json_gzip_bytes": r.json_gzip_bytes,
+         "protobuf_gzip_bytes": r.protobuf_gzip_bytes}
         for r in protocol_size_table(("text", "image", "numeric"), (1, 8, 64), pool_size=8)
     ]
     doc["load_avg_after"] = os.getloadavg()

@@ -85,6 +85,7 @@ class ProtocolSizeRow:
     protobuf_bytes: float
     json_bytes: float
     json_gzip_bytes: float
+    protobuf_gzip_bytes: float = 0.0  # the request with gRPC's own gzip compression (--grpc-compression gzip)
 
     @property
     def json_over_protobuf(self) -> float:
@@ -104,18 +105,20 @@ def protocol_size_table(kinds: Iterable[str], batch_sizes: Iterable[int], seed: 
                 spec = PayloadSpec(kind=kind, batch_size=batch_size, seed=seed)
             generator = make_generator(spec, None)
             rng = np.random.default_rng(seed)
-            raw = pb = js = jz = 0
+            raw = pb = pz = js = jz = 0
             for _ in range(pool_size):
                 inputs = generator.batch(batch_size, rng)
                 raw += raw_bytes_of(inputs)
-                pb += len(encode_predict_request(inputs, DEMO_MODEL_FOR_KIND.get(kind, kind),
-                                                 numeric_form=numeric_form))
+                request = encode_predict_request(inputs, DEMO_MODEL_FOR_KIND.get(kind, kind),
+                                                 numeric_form=numeric_form)
+                pb += len(request)
+                pz += len(gzip_body(request))
                 body = encode_request(inputs, spec.format, binary_inputs=generator.binary_inputs,
                                       allow_nan=True)
                 js += len(body)
                 jz += len(gzip_body(body))
             n = pool_size
-            rows.append(ProtocolSizeRow(kind, batch_size, raw / n, pb / n, js / n, jz / n))
+            rows.append(ProtocolSizeRow(kind, batch_size, raw / n, pb / n, js / n, jz / n, pz / n))
     return rows
 
 

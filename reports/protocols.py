@@ -89,11 +89,14 @@ def protocol_table_markdown(rows: Sequence[ProtocolRow]) -> str:
 
 def size_table_markdown(sizes: Sequence[Mapping[str, Any]]) -> str:
     """Mean bytes per request: raw, protobuf, JSON, JSON+gzip, and JSON/protobuf."""
-    lines = ["| kind | batch | raw | protobuf | JSON | JSON+gzip | JSON/protobuf |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    with_pz = any("protobuf_gzip_bytes" in r for r in sizes)
+    pz_head, pz_rule = (" protobuf+gzip |", "---:|") if with_pz else ("", "")
+    lines = [f"| kind | batch | raw | protobuf |{pz_head} JSON | JSON+gzip | JSON/protobuf |",
+             f"|---|---:|---:|---:|{pz_rule}---:|---:|---:|"]
     for r in sizes:
+        pz = f" {r.get('protobuf_gzip_bytes', 0):,.0f} |" if with_pz else ""
         lines.append(
-            f"| {r['kind']} | {r['batch_size']} | {r['raw_bytes']:,.0f} | {r['protobuf_bytes']:,.0f} | "
+            f"| {r['kind']} | {r['batch_size']} | {r['raw_bytes']:,.0f} | {r['protobuf_bytes']:,.0f} |{pz} "
             f"{r['json_bytes']:,.0f} | {r['json_gzip_bytes']:,.0f} | "
             f"{r['json_bytes'] / max(r['protobuf_bytes'], 1):.2f}x |")
     return "\n".join(lines) + "\n"

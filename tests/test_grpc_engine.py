@@ -4,6 +4,7 @@ metadata headers, results with protocol "grpc", and every bad-input path of `run
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
 import threading
@@ -323,3 +324,68 @@ def test_grpcs_verifies_the_certificate_and_sends_metadata(tmp_path, monkeypatch
     assert untrusted.summary.errors == {"refused": 3}, untrusted.summary.error_samples
     assert trusted.summary.ok == 20 and trusted.summary.errors == {}
     assert auth == ["Bearer s3cret"] * 20
+
+
+class _CountingProxy:
+    """A TCP relay on 127.0.0.1 that counts the bytes the client sends (what is on the wire)."""
+
+    def __init__(self, port: int) -> None:
+        self.sent = 0
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._target = port
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, count: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if count:
+                    with self._lock:
+                        self.sent += len(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_grpc_compression_gzip_shrinks_what_is_sent():
+    server = ServerThread(grpc_port=0)
+    server.start()
+    sent = {}
+    try:
+        for compression in (None, "gzip"):
+            proxy = _CountingProxy(server.grpc_port)
+            extra = {"grpc_compression": compression} if compression else {}
+            result = run_benchmark(_config(f"grpc://127.0.0.1:{proxy.port}", model="text", kind="text", batch_size=64,
+                                           requests_limit=30, concurrency=1, extra=extra))
+            proxy.close()
+            assert result.summary.ok == 30, result.summary.error_samples
+            sent[compression] = proxy.sent
+    finally:
+        server.stop()
+    assert sent["gzip"] < sent[None] * 0.6, sent  # 64 texts of common words compress about 3x
+
+
+def test_grpc_compression_flag_needs_grpc(capsys, tmp_path):
+    status = main(["run", "--url", "http://127.0.0.1:8501", "--model", "numeric", "--concurrency", "1",
+                   "--requests", "1", "--grpc-compression", "gzip", "--out", str(tmp_path / "r.json")])
+    assert status == 2 and "--grpc-compression is for --protocol grpc" in capsys.readouterr().err

@@ -74,6 +74,7 @@ class Target:
     batch_size: int = 1
     validate: str = "full"
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    compression: str | None = None  # gRPC only: "gzip" compresses each request message (grpc engine)
 
 
 def too_large(limit: int) -> Outcome:

@@ -154,6 +154,8 @@ class GrpcEngine:
         # the response check needs only dim 0 of the first output: parse once per distinct size
         self._batch = target.batch_size
         self._validate = target.validate
+        compression = getattr(target, "compression", None)
+        self._compression = grpc.Compression.Gzip if compression == "gzip" else None
 
     async def start(self) -> None:
         self.channel = open_channel(self.target.url, self.target.max_response_bytes)
@@ -173,7 +175,8 @@ class GrpcEngine:
 
     async def send(self, index: int) -> Outcome:
         try:
-            body = await self.call(self.bodies[index], timeout=self.target.timeout_s, metadata=self.metadata)
+            body = await self.call(self.bodies[index], timeout=self.target.timeout_s, metadata=self.metadata,
+                                   compression=self._compression)
         except grpc.aio.AioRpcError as exc:
             code, details = exc.code(), exc.details() or ""
             return Outcome(error_class(code, details), 0, trim(f"{code.name}: {details}"))

@@ -93,6 +93,16 @@ def check_config(config: RunConfig) -> None:
     elif protocol != "rest":
         raise InputError(f"--protocol must be rest or grpc, got {protocol!r}")
     else:
+        protocol = getattr(config, "protocol", "rest")
+    if protocol == "grpc":
+        from tfsbench.bench.measure.engine_grpc import check_grpc_url
+
+        check_grpc_url(config.url)
+        if config.engine != "grpc":
+            raise InputError(f"--protocol grpc sends with the grpc engine, not --engine {config.engine}")
+    elif protocol != "rest":
+        raise InputError(f"--protocol must be rest or grpc, got {protocol!r}")
+    else:
         check_url(config.url)
     if not config.model:
         raise InputError("--model must name a model")
@@ -223,6 +233,10 @@ def build_pool_for(config: RunConfig, metadata: Any = None) -> Any:
         text = config.extra.get("body", DEFAULT_CONSTANT_BODY)
         body = text.encode() if isinstance(text, str) else bytes(text)
         return ConstantPool((body,))
+    if getattr(config, "protocol", "rest") == "grpc":
+        from tfsbench.bench.measure.engine_grpc import build_grpc_pool_for
+
+        return build_grpc_pool_for(config, metadata)
     if getattr(config, "protocol", "rest") == "grpc":
         from tfsbench.bench.measure.engine_grpc import build_grpc_pool_for
 
@@ -540,7 +554,8 @@ def run_benchmark(config: RunConfig, *, pool: Any = None, headers: Mapping[str, 
     all_headers.update(headers or {})
     target = Target(url=predict_url(config), bodies=bodies, headers=all_headers, timeout_s=config.timeout_s,
                     batch_size=config.batch_size, validate=config.extra.get("validate", "full"),
-                    max_response_bytes=int(config.extra.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)))
+                    max_response_bytes=int(config.extra.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)),
+                    compression=config.extra.get("grpc_compression"))
     plans = plans_for(config)
     jobs = [_Job(config.engine, target, plan, i, plan.concurrency if plan.mode == "closed" else plan.max_inflight)
             for i, plan in enumerate(plans)]

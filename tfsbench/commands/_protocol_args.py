@@ -18,6 +18,8 @@ def add_protocol_arguments(group: Any) -> None:
     group.add_argument("--numeric-form", choices=("content", "val"), default="content",
                        help="gRPC only: numbers as tensor_content (packed bytes) or in float_val/int_val... "
                             "(default content)")
+    group.add_argument("--grpc-compression", choices=("none", "gzip"), default="none",
+                       help="gRPC only: compress each request message with gRPC's gzip (default none)")
 
 
 def quiet_grpc_logs() -> None:
@@ -34,6 +36,8 @@ def protocol_from_args(args: argparse.Namespace) -> tuple[str, str, dict[str, An
     if protocol != "grpc":
         if getattr(args, "numeric_form", "content") != "content":
             raise InputError("--numeric-form is for --protocol grpc (REST sends JSON numbers)")
+        if getattr(args, "grpc_compression", "none") != "none":
+            raise InputError("--grpc-compression is for --protocol grpc (REST bodies: --gzip)")
         return protocol, engine, {}
     if engine == "aiohttp":
         raise InputError("--engine aiohttp speaks HTTP/JSON; --protocol grpc uses the grpc engine")
@@ -43,7 +47,9 @@ def protocol_from_args(args: argparse.Namespace) -> tuple[str, str, dict[str, An
     check_grpc_url(args.url)
     if getattr(args, "gzip", False):
         raise InputError("--gzip is HTTP's Content-Encoding; it does not apply to --protocol grpc")
-    extra = {"numeric_form": args.numeric_form} if args.numeric_form != "content" else {}
+    extra: dict[str, Any] = {"numeric_form": args.numeric_form} if args.numeric_form != "content" else {}
+    if getattr(args, "grpc_compression", "none") == "gzip":
+        extra["grpc_compression"] = "gzip"
     return protocol, "grpc", extra
 
 

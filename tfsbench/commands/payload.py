@@ -165,13 +165,15 @@ def _print_protocol_sizes(args: argparse.Namespace, spec) -> int:
                                numeric_form=args.numeric_form)
     table = Table(title=f"Request sizes by protocol (means over {args.pool_size} requests per row)",
                   title_justify="left")
-    for col in ("kind", "batch", "raw", "protobuf", "JSON", "JSON+gzip", "JSON/protobuf"):
+    for col in ("kind", "batch", "raw", "protobuf", "protobuf+gzip", "JSON", "JSON+gzip", "JSON/protobuf"):
         table.add_column(col, justify="left" if col == "kind" else "right")
     for r in rows:
         table.add_row(r.kind, str(r.batch_size), _fmt_bytes(r.raw_bytes), _fmt_bytes(r.protobuf_bytes),
-                      _fmt_bytes(r.json_bytes), _fmt_bytes(r.json_gzip_bytes), f"{r.json_over_protobuf:.2f}x")
+                      _fmt_bytes(r.protobuf_gzip_bytes), _fmt_bytes(r.json_bytes), _fmt_bytes(r.json_gzip_bytes),
+                      f"{r.json_over_protobuf:.2f}x")
     console = Console(width=max(100, Console().width))
     console.print(table)
-    console.print("raw = tensor bytes. protobuf = serialized PredictRequest (gRPC adds a 5-byte frame). "
+    console.print("raw = tensor bytes. protobuf = serialized PredictRequest (gRPC adds a 5-byte frame); "
+                  "+gzip = with gRPC's gzip compression (run --grpc-compression gzip). "
                   f"JSON = the REST body ({spec.format} format); JSON+gzip = it with Content-Encoding: gzip.")
     return 0
