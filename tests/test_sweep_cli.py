@@ -1,5 +1,6 @@
 """`tfsbench sweep` end to end in subprocesses against the embedded target: the grid, resume, and
-interruption by SIGINT (Ctrl-C), a second SIGINT, and SIGKILL, with no finished run lost or redone."""
+interruption by SIGINT (Ctrl-C), a second SIGINT, and SIGKILL, with no finished run lost or redone. Bad flags and
+config files are checked in-process (helpers.cli)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import cli
 from tfsbench.bench.results import load_result, load_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,7 +174,7 @@ def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path: Path, args, 
     # later flags win in argparse, so appending overrides the base values
     if "--rates" in args and "--concurrency" not in args:
         base = base[:-4] + base[-2:]
-    proc = tfsbench(*base, *args, timeout=60)
+    proc = cli(*base, *args)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
@@ -181,8 +183,8 @@ def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path: Path, args, 
 
 def test_unreachable_target_exits_2_before_any_load(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = tfsbench("sweep", "--url", "http://127.0.0.1:9", "--model", "numeric", "--kinds", "numeric",
-                    "--batch-sizes", "1", "--concurrency", "1", "--duration", "1s", "--out", str(out), timeout=60)
+    proc = cli("sweep", "--url", "http://127.0.0.1:9", "--model", "numeric", "--kinds", "numeric",
+               "--batch-sizes", "1", "--concurrency", "1", "--duration", "1s", "--out", str(out))
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1  # preflight fails before the announcement
     assert "error" in proc.stderr.strip().splitlines()[-1]
@@ -233,7 +235,7 @@ def test_bad_config_file_exit_2(tmp_path: Path, mutation, message) -> None:
     text = CONFIG.format(url="http://127.0.0.1:9", out=tmp_path / "out")
     assert mutation[0] in text
     cfg.write_text(text.replace(*mutation))
-    proc = tfsbench("sweep", "--config", str(cfg), timeout=60)
+    proc = cli("sweep", "--config", str(cfg))
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and str(cfg) in lines[0], proc.stderr
