@@ -157,3 +157,30 @@ def test_report_shows_the_replay_with_slo_breaking_windows(tmp_path):
     assert '<section id="replay"><h2>Trace replay</h2>' in html
     assert "<td>0 s, 10 s, 20 s</td>" in html  # every window broke a 1 us SLO
     assert (tmp_path / "r" / "replay_1.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_aiohttp_engine_replays_too(tfs_url):
+    """The engine without `submit` (a task per request) keeps the same schedule and windows."""
+    trace = _trace(6.0, 10.0, models=(("numeric", 1.0), ("text", 1.0)))
+    run = run_replay(trace, ReplayOptions(url=tfs_url, speed=6.0, window_s=2.0, engine="aiohttp"))
+    assert np.all(run.record.status == OK)
+    assert [w.sent for w in run.result.windows] == trace.window_counts(2.0).tolist()
+    assert np.nanmin(run.record.lag_s) >= 0.0
+
+
+def test_stopping_keeps_a_partial_result(tfs_url):
+    import threading
+
+    trace = _trace(30.0, 10.0)
+    stop = threading.Event()
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    try:
+        run = run_replay(trace, ReplayOptions(url=tfs_url, speed=1.0, window_s=10.0), stop=stop)
+    finally:
+        timer.cancel()
+    r = run.result
+    assert r.partial and r.partial_reason == "interrupted"
+    sent = int(np.count_nonzero(run.record.status == OK))
+    assert 0 < sent < len(trace) and np.count_nonzero(run.record.status == NOT_SENT) == len(trace) - sent
+    assert sum(w.sent for w in r.windows) == sent and run.wall_s < 10.0
