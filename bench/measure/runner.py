@@ -93,16 +93,6 @@ def check_config(config: RunConfig) -> None:
     elif protocol != "rest":
         raise InputError(f"--protocol must be rest or grpc, got {protocol!r}")
     else:
-        protocol = getattr(config, "protocol", "rest")
-    if protocol == "grpc":
-        from tfsbench.bench.measure.engine_grpc import check_grpc_url
-
-        check_grpc_url(config.url)
-        if config.engine != "grpc":
-            raise InputError(f"--protocol grpc sends with the grpc engine, not --engine {config.engine}")
-    elif protocol != "rest":
-        raise InputError(f"--protocol must be rest or grpc, got {protocol!r}")
-    else:
         check_url(config.url)
     if not config.model:
         raise InputError("--model must name a model")
@@ -233,10 +223,6 @@ def build_pool_for(config: RunConfig, metadata: Any = None) -> Any:
         text = config.extra.get("body", DEFAULT_CONSTANT_BODY)
         body = text.encode() if isinstance(text, str) else bytes(text)
         return ConstantPool((body,))
-    if getattr(config, "protocol", "rest") == "grpc":
-        from tfsbench.bench.measure.engine_grpc import build_grpc_pool_for
-
-        return build_grpc_pool_for(config, metadata)
     if getattr(config, "protocol", "rest") == "grpc":
         from tfsbench.bench.measure.engine_grpc import build_grpc_pool_for
 
