@@ -141,3 +141,15 @@ def test_a_busy_machine_is_named_when_a_run_is_unstable() -> None:
     assert _busy_machine({"load_avg": [6.2, 5.0, 4.0], "cpus_usable": 2}) == "load average 6.2 on 2 CPUs"
     assert _busy_machine({"load_avg": [1.5, 1.0, 1.0], "cpus_usable": 2}) == ""
     assert _busy_machine({}) == ""
+
+
+def test_the_server_view_follows_a_warmup_that_ended_early(tfs_url: str) -> None:
+    """The server's metrics are scraped around the measured window as decided, not the warm-up's bound."""
+    from tfsbench.bench.measure.runner import run_benchmark
+
+    cfg = RunConfig(url=tfs_url, model="numeric", kind="numeric", batch_size=1, format="row", mode="closed",
+                    engine="fast", concurrency=2, duration_s=2.0, warmup_s=6.0, warmup_auto=True)
+    r = run_benchmark(cfg)
+    assert r.summary.warmup_s < 6.0 - 1.0, r.summary.measure_note
+    assert r.server is not None and r.server.get("found"), r.server
+    assert abs(r.server["requests"] - r.summary.ok) <= 0.02 * r.summary.ok + 8, (r.server["requests"], r.summary.ok)

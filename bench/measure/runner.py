@@ -550,7 +550,10 @@ def run_benchmark(config: RunConfig, *, pool: Any = None, headers: Mapping[str, 
     control = StopControl(config, len(jobs), channel)
     tracker = _Progress(len(jobs), progress, config.warmup_s, planned, control if control.active else None)
     # [server_metrics hook] scrape TF Serving's Prometheus page when the measured window opens ...
-    server_view = server_metrics.window(config, lambda: tracker.start_at)
+    if control.auto_warmup:  # the measured window opens when warm-up settles, not at a planned time
+        server_view = server_metrics.window(dataclasses.replace(config, warmup_s=0.0), lambda: control.measure_at)
+    else:
+        server_view = server_metrics.window(config, lambda: tracker.start_at)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     lost = None
     if config.processes == 1:
