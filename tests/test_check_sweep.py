@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+from helpers import CliOutcome, cli
 
 CONFIG = """
 [sweep]
@@ -22,13 +22,11 @@ thresholds = [{thresholds}]
 """
 
 
-def sweep(tmp_path: Path, url: str, thresholds: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def sweep(tmp_path: Path, url: str, thresholds: str, *extra: str) -> CliOutcome:
+    """`tfsbench sweep --config` in this process (helpers.cli); test_sweep_cli runs the real entry point."""
     config = tmp_path / "bench.toml"
     config.write_text(CONFIG.format(url=url, out=tmp_path / "sweep", thresholds=thresholds))
-    return subprocess.run(
-        [sys.executable, "-m", "tfsbench", "sweep", "--config", str(config), "--no-progress", "--no-resume", *extra],
-        capture_output=True, text=True, timeout=180,
-    )
+    return cli("sweep", "--config", str(config), "--no-progress", "--no-resume", *extra)
 
 
 def test_sweep_check_passes_and_fails_on_the_config_thresholds(tfs_url: str, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli
 from tfsbench.doctor import checklist as doctor
 from tfsbench.payloads.errors import InputError
 
@@ -162,7 +163,7 @@ def test_non_json_body_is_bad_input() -> None:
         doctor.parse_body(b"hello", "--body x")
 
 
-# ---- the command line --------------------------------------------------------------------------
+# ---- the command line (one real subprocess for the wiring, the rest through main() in-process) ---
 
 
 def test_cli_cors_off_exits_1_with_fix(tfs_url: str, tmp_path: Path) -> None:
@@ -176,7 +177,7 @@ def test_cli_cors_off_exits_1_with_fix(tfs_url: str, tmp_path: Path) -> None:
 
 
 def test_cli_all_pass_exits_0(cors_url: str) -> None:
-    r = run_doctor("--url", cors_url, "--model", "text")
+    r = cli("doctor", "--url", cors_url, "--model", "text")
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines()[-1] == "doctor: all 7 checks passed"
 
@@ -192,7 +193,7 @@ def test_cli_all_pass_exits_0(cors_url: str) -> None:
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(args: list[str], needle: str) -> None:
-    r = run_doctor(*args)
+    r = cli("doctor", *args)
     assert r.returncode == 2, r.stdout + r.stderr
     assert needle in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
@@ -201,7 +202,7 @@ def test_cli_bad_input_is_one_line_exit_2(args: list[str], needle: str) -> None:
 def test_cli_non_json_body_exit_2_before_sending(tfs_url: str, tmp_path: Path) -> None:
     body = tmp_path / "body.txt"
     body.write_text("features=1,2,3,4")
-    r = run_doctor("--url", tfs_url, "--model", "numeric", "--body", str(body))
+    r = cli("doctor", "--url", tfs_url, "--model", "numeric", "--body", str(body))
     assert r.returncode == 2
     assert "not JSON" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert r.stdout == ""
