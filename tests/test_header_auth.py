@@ -13,7 +13,6 @@ import io
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from helpers import kill_group
 from tfsbench.doctor import checklist as doctor
 
 from tfsbench import cli
@@ -126,9 +126,7 @@ def _locust(args: list[str], tmp_path: Path, name: str) -> tuple[int, str]:
         try:
             code = proc.wait(timeout=90)
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+            kill_group(proc, wait_s=10)
     return code, log.read_text()
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import free_port, kill_group
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -28,12 +27,6 @@ CHROMIUM_ARGS = [
 ARTIFACTS = ROOT / "test-artifacts"
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_http(url: str, timeout_s: float) -> None:
@@ -57,7 +50,7 @@ def _number(text: str) -> float:
 def locust_ui(tfs_url, tmp_path):
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium with apt-get")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     log = open(tmp_path / "locust-ui.log", "w")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
@@ -69,9 +62,7 @@ def locust_ui(tfs_url, tmp_path):
         _wait_http(f"http://127.0.0.1:{port}/", 30)
         yield f"http://127.0.0.1:{port}", tmp_path / "locust-ui.log", tfs_url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        kill_group(proc, wait_s=10)
         log.close()
 
 
@@ -95,7 +86,7 @@ def test_web_ui_custom_parameters_swarm_and_payload_tab(locust_ui):
             page.fill("input[name=batchSize]", "0")
             page.get_by_role("button", name="Start").click()
             expect(page.get_by_text("--batch-size: must be >= 1, got 0")).to_be_visible(timeout=10_000)
-            page.fill("input[name=host]", f"http://127.0.0.1:{_free_port()}")
+            page.fill("input[name=host]", f"http://127.0.0.1:{free_port()}")
             page.fill("input[name=batchSize]", "4")
             page.get_by_role("button", name="Start").click()
             expect(page.get_by_text(re.compile(r"--host: cannot reach http://127\.0\.0\.1:\d+"))).to_be_visible(

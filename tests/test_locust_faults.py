@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from helpers import kill_group
 from tfsbench.bench.results import load_result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,16 +40,6 @@ def _popen(args: list[str], log: Path) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, start_new_session=True)
     proc.log_fh = fh  # type: ignore[attr-defined]
     return proc
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait(timeout=10)
-    proc.log_fh.close()  # type: ignore[attr-defined]
 
 
 def _wait_for(predicate, timeout_s: float, what: str) -> None:
@@ -94,7 +85,7 @@ def test_all_faults_together_are_classified_and_accounted(tfs_server, tmp_path):
     try:
         code = proc.wait(timeout=60)
     finally:
-        _kill(proc)
+        kill_group(proc)
     elapsed_s = time.monotonic() - started
     log = (tmp_path / "locust.log").read_text()
     assert code == 1, log  # Locust's own rule: failures -> exit 1 (no gates set)
@@ -129,7 +120,7 @@ def test_stalls_and_trickled_bodies_hit_the_whole_request_timeout(tfs_server, tm
     try:
         code = proc.wait(timeout=60)
     finally:
-        _kill(proc)
+        kill_group(proc)
     elapsed_s = time.monotonic() - started
     log = (tmp_path / "locust.log").read_text()
     assert code == 1 and "Traceback" not in log, log
@@ -176,7 +167,7 @@ def test_target_killed_and_restarted_mid_run(tmp_path):
             tmp_path / "locust.log",
         )
         _wait_for(lambda: history_totals()[0] > 50, 30, "requests before the kill")
-        _kill(server)  # the target dies mid-run
+        kill_group(server)  # the target dies mid-run
         _wait_for(lambda: history_totals()[1] > 0, 30, "connection errors during the outage")
         ok_at_outage = history_totals()[0] - history_totals()[1]
         server = _popen([sys.executable, "-c", SERVE, str(port)], tmp_path / "server2.log")
@@ -187,8 +178,8 @@ def test_target_killed_and_restarted_mid_run(tmp_path):
         code = locust.wait(timeout=60)
     finally:
         if locust is not None:
-            _kill(locust)
-        _kill(server)
+            kill_group(locust)
+        kill_group(server)
     log = (tmp_path / "locust.log").read_text()
     assert code == 130, log  # interrupted on purpose, results kept and marked partial
     assert "Traceback" not in log
@@ -225,7 +216,7 @@ def test_sigterm_mid_run_keeps_results_marked_partial(tfs_url, tmp_path):
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     finally:
-        _kill(proc)
+        kill_group(proc)
     log = (tmp_path / "locust.log").read_text()
     assert code == 130, log
     assert "results are marked partial" in log

@@ -7,8 +7,6 @@ import csv
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import free_port, kill_group
 from tfsbench.bench.measure import hist
 from tfsbench.bench.results import load_result
 
@@ -41,31 +40,14 @@ def _start(args: list[str], log: Path) -> subprocess.Popen:
     return proc
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """Kill a Locust we started (and the --processes children in its session) by its PID."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait(timeout=10)
-    proc.log_fh.close()  # type: ignore[attr-defined]
-
-
 def run_locust(args: list[str], tmp_path: Path, timeout_s: float = 60, name: str = "locust") -> tuple[int, str]:
     log = tmp_path / f"{name}.log"
     proc = _start(LOCUST + args, log)
     try:
         code = proc.wait(timeout=timeout_s)
     finally:
-        _stop(proc)
+        kill_group(proc)
     return code, log.read_text()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _csv_rows(path: Path) -> dict[str, dict[str, str]]:
@@ -138,7 +120,7 @@ def test_headless_gates_set_exit_code_and_say_which_bound_failed(tfs_url, tmp_pa
     ],
 )
 def test_bad_input_stops_before_the_run_with_one_line(tfs_url, tmp_path, extra, message):
-    extra = [a.format(dead=_free_port()) for a in extra]
+    extra = [a.format(dead=free_port()) for a in extra]
     code, log = run_locust(
         ["--headless", "-H", tfs_url, "--model", "numeric", "-u", "1", "-t", "20s", *extra], tmp_path, timeout_s=30
     )
@@ -152,8 +134,8 @@ def test_processes_two_and_the_payload_tab_aggregates_workers(tfs_url, tmp_path)
     """--processes 2 (a master and two forked workers), with the web UI started automatically so the
     Payload tab's data (`extended_stats` of /stats/requests) can be read during the run."""
     prefix = tmp_path / "proc"
-    web_port = _free_port()
-    master_port = _free_port()  # not Locust's default 5557 on every interface: tests run side by side
+    web_port = free_port()
+    master_port = free_port()  # not Locust's default 5557 on every interface: tests run side by side
     proc = _start(
         LOCUST + ["--autostart", "--autoquit", "3", "--web-host", "127.0.0.1", "--web-port", str(web_port),
                   "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
@@ -182,7 +164,7 @@ def test_processes_two_and_the_payload_tab_aggregates_workers(tfs_url, tmp_path)
                 time.sleep(0.3)  # polling the UI's own stats endpoint (Locust caches it for up to 2 s)
         code = proc.wait(timeout=60)
     finally:
-        _stop(proc)
+        kill_group(proc)
     log = (tmp_path / "proc.log").read_text()
     assert live is not None and final is not None, log
     row_now, stats_now, workers_now = final
@@ -201,7 +183,7 @@ def test_processes_two_and_the_payload_tab_aggregates_workers(tfs_url, tmp_path)
 
 
 def test_master_with_two_workers_aggregates_payload_metrics(tfs_url, tmp_path):
-    port = _free_port()
+    port = free_port()
     prefix = tmp_path / "dist"
     workers = [
         _start(LOCUST + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)], tmp_path / f"w{i}.log")
@@ -218,7 +200,7 @@ def test_master_with_two_workers_aggregates_payload_metrics(tfs_url, tmp_path):
             w.wait(timeout=30)
     finally:
         for w in workers:
-            _stop(w)
+            kill_group(w)
     assert code == 0, log
     worker_logs = [(tmp_path / f"w{i}.log").read_text() for i in range(2)]
     per_worker = [_accounting(text) for text in worker_logs]
@@ -244,7 +226,7 @@ def test_step_shape_ramps_and_ends_by_itself(tfs_url, tmp_path):
     try:
         code = proc.wait(timeout=60)  # no -t: the shape ends the run
     finally:
-        _stop(proc)
+        kill_group(proc)
     log = (tmp_path / "step.log").read_text()
     assert code == 0, log
     assert "Shape test updating to 2 users" in log and "Shape test completed" in log
@@ -259,7 +241,7 @@ def test_knee_shape_stops_at_the_first_step_over_the_bound(tfs_url, tmp_path):
     try:
         code = proc.wait(timeout=60)
     finally:
-        _stop(proc)
+        kill_group(proc)
     log = (tmp_path / "knee.log").read_text()
     assert code == 0, log
     assert re.search(r"SLO knee: p99 exceeded 0.001 ms at 1 users \(p99 [\d.]+ ms\)", log), log

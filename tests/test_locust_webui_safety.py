@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,15 +19,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import free_port, kill_group
 from tfsbench.locustfiles.webui import cross_origin, refused_fields
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post(url: str, form: dict[str, str], headers: dict[str, str] | None = None) -> tuple[int, dict]:
@@ -49,7 +43,7 @@ def _get_json(url: str) -> dict:
 
 @pytest.fixture
 def locust_web(tfs_url, tmp_path):
-    port = _free_port()
+    port = free_port()
     good = tmp_path / "good.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     log = open(tmp_path / "locust.log", "w")  # noqa: SIM115 - closed in finally
@@ -73,9 +67,7 @@ def locust_web(tfs_url, tmp_path):
             time.sleep(0.2)  # polling a server that is starting, not standing in for synchronisation
         yield base, proc, good, tmp_path
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        kill_group(proc, wait_s=10)
         log.close()
 
 
@@ -91,7 +83,7 @@ def test_swarm_form_cannot_move_output_files_or_come_from_elsewhere(locust_web, 
         assert doc["success"] is False and field in doc["message"] and "web UI" in doc["message"]
     assert _get_json(base + "/stats/requests")["state"] == "ready"
 
-    for origin in ("http://evil.example", f"http://127.0.0.1:{_free_port()}", "null"):
+    for origin in ("http://evil.example", f"http://127.0.0.1:{free_port()}", "null"):
         status, doc = _post(base + "/swarm", form, {"Origin": origin})
         assert status == 403, (origin, status, doc)
         assert doc["success"] is False

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers import kill_group
 from tfsbench.bench.results import load_result, write_json_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,9 +81,7 @@ def test_killing_a_run_mid_measurement_leaves_no_result_at_all(tfs_url: str, tmp
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=20)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=20)
+        kill_group(proc)
     assert proc.returncode == -signal.SIGKILL
     assert list(out.iterdir()) == []  # no result, no half result, no temporary file
     # and the same command, left alone, writes a loadable one (the kill was the only difference)

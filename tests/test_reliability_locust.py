@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from helpers import kill_group
 from tfsbench.bench.results import load_result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,9 +45,7 @@ def test_locust_users_under_stalls_500s_and_trickles(tfs_server: Callable[..., s
         try:
             code = proc.wait(timeout=90)
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, 9)
-                proc.wait(timeout=10)
+            kill_group(proc, wait_s=10)
     elapsed_s = time.monotonic() - started
     text = log.read_text()
     assert code == 1, text  # Locust's rule: any failure -> exit 1

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import os
 import queue
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,17 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import free_port, kill_group
 from tfsbench.bench.measure.runner import ProgressUpdate, run_benchmark
 from tfsbench.bench.results import RunConfig, RunResult
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE_RPS = 50.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start_target(port: int) -> subprocess.Popen[str]:
@@ -62,17 +55,8 @@ def _start_target(port: int) -> subprocess.Popen[str]:
             break
         if "listening on" in line:
             return proc
-    _kill(proc)
+    kill_group(proc)
     raise AssertionError(f"tfsbench serve did not start on port {port}")
-
-
-def _kill(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the process group we started (its own session)
-        except ProcessLookupError:
-            pass
-    proc.wait(timeout=20)
 
 
 def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -85,7 +69,7 @@ def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> Non
 
 @pytest.mark.parametrize("engine", ["fast", "aiohttp"])
 def test_target_killed_and_restarted_mid_run(engine: str) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     updates: list[ProgressUpdate] = []
     stop = threading.Event()
@@ -113,7 +97,7 @@ def test_target_killed_and_restarted_mid_run(engine: str) -> None:
         _wait_for(lambda: elapsed() >= 1.2 and "error" not in outcome, 60, "a measured second before the kill")
         assert errors() == 0, updates[-1]
         killed_at = elapsed()
-        _kill(target)
+        kill_group(target)
         _wait_for(lambda: errors() > 0 and elapsed() >= killed_at + 1.5, 60, "errors during the outage")
         target = _start_target(port)
         restarted_at = elapsed()
@@ -121,7 +105,7 @@ def test_target_killed_and_restarted_mid_run(engine: str) -> None:
     finally:
         stop.set()
         runner.join(timeout=60)
-        _kill(target)
+        kill_group(target)
     assert not runner.is_alive()
     assert "error" not in outcome, outcome.get("error")
     result: RunResult = outcome["result"]

@@ -6,13 +6,13 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+from helpers import CliOutcome, cli, free_port
 from tfsbench.bench.results import load_result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,10 +23,9 @@ def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=timeout)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _in_process(*args: str) -> CliOutcome:
+    """`tfsbench run ARGS` through main() in this process (helpers.cli): bad input needs no new interpreter."""
+    return cli("run", *args)
 
 
 def test_a_run_writes_a_result_and_prints_a_summary(tfs_url: str, tmp_path: Path) -> None:
@@ -63,7 +62,7 @@ def test_bad_arguments_are_one_line_exit_2(tfs_url: str, tmp_path: Path, args: l
     base = ["--url", tfs_url, "--model", "numeric", "--out", str(out)]
     if "--rate" not in args:
         base += ["--concurrency", "2"]
-    proc = _cli(*base, *args)
+    proc = _in_process(*base, *args)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert lines and fragment in lines[-1] and "Traceback" not in proc.stderr
@@ -72,7 +71,7 @@ def test_bad_arguments_are_one_line_exit_2(tfs_url: str, tmp_path: Path, args: l
 
 def test_unreachable_url_is_one_line_exit_2(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    proc = _cli("--url", f"http://127.0.0.1:{_free_port()}", "--model", "numeric", "--concurrency", "1",
+    proc = _in_process("--url", f"http://127.0.0.1:{free_port()}", "--model", "numeric", "--concurrency", "1",
                 "--out", str(out))
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
@@ -81,13 +80,13 @@ def test_unreachable_url_is_one_line_exit_2(tmp_path: Path) -> None:
 
 
 def test_url_without_scheme_is_rejected(tmp_path: Path) -> None:
-    proc = _cli("--url", "localhost:8501", "--model", "m", "--concurrency", "1", "--out", str(tmp_path / "r.json"))
+    proc = _in_process("--url", "localhost:8501", "--model", "m", "--concurrency", "1", "--out", str(tmp_path / "r.json"))
     assert proc.returncode == 2 and "http://" in proc.stderr.strip().splitlines()[-1]
 
 
 def test_unknown_model_shows_tf_servings_message(tfs_url: str, tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    proc = _cli("--url", tfs_url, "--model", "nosuchmodel", "--concurrency", "1", "--out", str(out))
+    proc = _in_process("--url", tfs_url, "--model", "nosuchmodel", "--concurrency", "1", "--out", str(out))
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
     assert "Could not find any versions of model nosuchmodel" in last  # TF Serving's own words
@@ -96,7 +95,7 @@ def test_unknown_model_shows_tf_servings_message(tfs_url: str, tmp_path: Path) -
 
 def test_payload_the_model_rejects_is_one_line_exit_2(tfs_url: str, tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    proc = _cli("--url", tfs_url, "--model", "numeric", "--kind", "text", "--concurrency", "1", "--out", str(out))
+    proc = _in_process("--url", tfs_url, "--model", "numeric", "--kind", "text", "--concurrency", "1", "--out", str(out))
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
     assert "rejected" in last and "HTTP 400" in last and "not of expected type" in last
