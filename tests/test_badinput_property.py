@@ -184,11 +184,9 @@ def assert_clean(argv: list[str], o: Outcome) -> None:
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
-    parser = cli.build_parser()
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    raise AssertionError("no subcommands")
+    parsers = cli.command_parsers()
+    assert parsers, "no subcommands"
+    return parsers
 
 
 SUBPARSERS = _subparsers()

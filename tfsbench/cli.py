@@ -44,7 +44,7 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = OneLineParser(
         prog="tfsbench",
         description="Load testing and benchmarking for TensorFlow Serving's REST API.",
@@ -54,7 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = importlib.import_module(f"tfsbench.commands.{name}")
         module.register(sub)
-    return parser
+    return parser, dict(sub.choices)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return _build()[0]
+
+
+def command_parsers() -> dict[str, argparse.ArgumentParser]:
+    """Each subcommand's parser by its name (for tests and generated docs), so that nobody has to
+    look for argparse's private _SubParsersAction among a parser's actions."""
+    return _build()[1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
