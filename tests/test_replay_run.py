@@ -184,3 +184,28 @@ def test_stopping_keeps_a_partial_result(tfs_url):
     sent = int(np.count_nonzero(run.record.status == OK))
     assert 0 < sent < len(trace) and np.count_nonzero(run.record.status == NOT_SENT) == len(trace) - sent
     assert sum(w.sent for w in r.windows) == sent and run.wall_s < 10.0
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["replay", "{missing}", "--url", "http://127.0.0.1:9"], "no such file"),
+    (["replay", "{junk}", "--url", "http://127.0.0.1:9"], "not a tfsbench trace"),
+    (["replay", "{trace}", "--url", "http://127.0.0.1:9", "--speed", "0"], "--speed"),
+    (["replay", "{trace}", "--url", "http://127.0.0.1:9", "--window", "soon"], "--window"),
+    (["replay", "{trace}", "--url", "ftp://x"], "--url"),
+    (["replay", "{trace}", "--url", "http://127.0.0.1:9", "--model-map", "x"], "--model-map"),
+])
+def test_bad_replay_input_is_one_line_and_exit_2(tmp_path, capsys, args, needle):
+    from tfsbench import cli
+
+    trace = tmp_path / "t.jsonl"
+    write_trace(_trace(2.0, 5.0), trace)
+    (tmp_path / "junk.jsonl").write_text("hello\n")
+    paths = {"missing": tmp_path / "absent.jsonl", "junk": tmp_path / "junk.jsonl", "trace": trace}
+    argv = [a.format(**paths) for a in args] + ["--out", str(tmp_path / "out")]
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and needle in err, err
+    assert not (tmp_path / "out").exists()
