@@ -24,6 +24,7 @@ from tfsbench.reports.compare import METRIC_LABELS, TEST_DESCRIPTION, Comparison
 from tfsbench.reports.context import ReportContext
 from tfsbench.reports.dataset import load_of, report_warnings
 from tfsbench.reports.plan import Plan
+from tfsbench.reports.trust import how_sure
 
 MAX_WARNINGS_SHOWN = 12
 KIND_ORDER = {"numeric": 0, "text": 1, "image": 2}
@@ -295,6 +296,7 @@ def render_html(ctx: ReportContext) -> str:
     searches = _searches(ctx)
     return environment().get_template("report.html.j2").render(
         title=ctx.title, n_runs=len(ctx.runs), n_sources=len(ctx.sources), generated_at=ctx.generated_at,
+        how_sure=how_sure(ctx.runs),
         slo=str(ctx.slo) if ctx.slo is not None else None, nav=_nav(ctx, bool(searches)), warnings=_warnings(ctx),
         findings=findings(ctx.runs), plan=_plan(ctx.plan) if ctx.plan is not None else None, searches=searches,
         comparisons=[_comparison(t, i) for i, t in enumerate(ctx.comparisons)], summary=_summary(ctx),

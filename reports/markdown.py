@@ -14,6 +14,7 @@ from tfsbench.reports.context import ReportContext
 from tfsbench.reports.dataset import load_of, report_warnings
 from tfsbench.reports.html import KIND_ORDER, findings
 from tfsbench.reports.plan import Plan
+from tfsbench.reports.trust import how_sure
 
 MAX_WARNINGS = 15
 
@@ -66,6 +67,8 @@ def comparison_markdown(table: ComparisonTable) -> str:
 
 def render_markdown(ctx: ReportContext) -> str:
     out = [f"# {md(ctx.title)}", f"{len(ctx.runs)} runs from {len(ctx.sources)} input(s); generated {md(ctx.generated_at)}."]
+    if how_sure(ctx.runs):
+        out.append(f"**How sure:** {md(how_sure(ctx.runs))}")
     warns = report_warnings(ctx.runs)
     if ctx.plan is not None:
         warns += [("plan", w) for w in ctx.plan.warnings]

@@ -1,0 +1,44 @@
+"""The report's first answer after "what was measured": how sure are these numbers?
+
+One sentence from the runs' stability verdicts (bench/stats/stability.py): how many were stable,
+what stable means, and what became of the others; plus the machine's load when it was busy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tfsbench.bench.results import RunResult
+
+
+def how_sure(runs: Sequence[RunResult]) -> str:
+    """e.g. '14 of 16 runs were stable: ...'. Empty for no runs."""
+    if not runs:
+        return ""
+    n = len(runs)
+    stable = sum(r.summary.stable for r in runs)
+    rule = ("each measured until the thirds of its measured window agreed on throughput, median and p99 "
+            "(within 10% or within sampling noise), with at least 1,000 samples for the p99")
+    if stable == n:
+        text = f"All {n} runs were stable: {rule}."
+    elif stable == 0:
+        text = (f"None of the {n} runs was stable ({rule} did not happen within their time bounds): read the "
+                "numbers below as indicative, and measure again on a quieter machine or for longer.")
+    else:
+        text = (f"{stable} of {n} runs were stable: {rule}. The other {n - stable} are marked unstable below, "
+                "with the reason, and never set a capacity in the plan.")
+    busy = _busiest(runs)
+    if busy:
+        text += f" The machine was busy during some runs ({busy})."
+    return text
+
+
+def _busiest(runs: Sequence[RunResult]) -> str:
+    worst: tuple[float, int] | None = None
+    for r in runs:
+        env = r.environment or {}
+        load, cpus = env.get("load_avg"), env.get("cpus_usable") or env.get("cpus")
+        if isinstance(load, list) and load and isinstance(cpus, int) and cpus > 0 and load[0] > cpus:
+            if worst is None or load[0] / cpus > worst[0] / worst[1]:
+                worst = (float(load[0]), cpus)
+    return f"load average up to {worst[0]:.1f} on {worst[1]} CPUs" if worst else ""
