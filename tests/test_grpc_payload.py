@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tfsbench.cli import main
 from tfsbench.payloads.generators import make_generator
 from tfsbench.payloads.grpc_codec import encode_predict_request, tensor_to_array
 from tfsbench.payloads.grpc_pool import GrpcTarget, build_grpc_pool, protocol_size_table
 from tfsbench.payloads.spec import PayloadSpec
 from tfsbench.payloads.tfs_proto import messages
+
+from tfsbench.cli import main
 
 
 def test_payload_writes_the_request_as_sent(tmp_path, capsys):

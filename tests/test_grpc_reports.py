@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from tfsbench.bench.measure.runner import run_benchmark
-from tfsbench.bench.results import RunConfig
+from tfsbench.bench.results import RunConfig, save_result
 from tfsbench.reports.protocols import (
     protocol_figure,
     protocol_rows,
@@ -60,6 +60,7 @@ def test_size_table_markdown():
 
 def test_compare_pairs_rest_with_grpc(both_protocols, tmp_path, capsys):
     from tfsbench.bench.results import save_result
+
     from tfsbench.cli import main
 
     rest = [r for r in both_protocols if r.config.protocol == "rest" and r.config.kind == "numeric"][0]
@@ -72,28 +73,35 @@ def test_compare_pairs_rest_with_grpc(both_protocols, tmp_path, capsys):
     assert "request bytes" in out and "1 matched configuration" in out
 
 
-def test_plan_says_which_protocol_needs_fewer_replicas(both_protocols, tmp_path, capsys):
-    from tfsbench.bench.results import save_result
-    from tfsbench.cli import main
+def test_plan_says_which_protocol_needs_fewer_replicas(tmp_path):
+    """Plan logic on synthetic stable runs (as the other plan tests): gRPC twice as fast as REST."""
+    import dataclasses
+
+    from tfsbench.bench.stats.slo import parse_slo
+    from tfsbench.reports.dataset import load_sources
+    from tfsbench.reports.plan import make_plan
+    from tfsbench.reports.synthetic import make_run
 
     runs = tmp_path / "runs"
     runs.mkdir()
-    for i, r in enumerate(r for r in both_protocols if r.config.kind == "numeric"):
-        save_result(r, runs / f"{i}.json")
-    status = main(["plan", str(runs), "--slo", "p99<5000ms", "--target-qps", "5000", "--out", str(tmp_path / "plan"),
-                   "--no-report"])
-    out = capsys.readouterr().out
-    assert status == 0, out
-    import json
-
-    plan = json.loads((tmp_path / "plan" / "plan.json").read_text())
-    assert sorted(c["format"] for c in plan["configs"]) == ["grpc", "row"]
-    assert ("gRPC needs" in plan["recommendation"]) or ("REST needs" in plan["recommendation"])
-    assert "where" in plan["recommendation"]
+    for concurrency in (1, 4, 16):
+        rest = make_run("numeric", 8, concurrency=concurrency)
+        fast = make_run("numeric", 8, concurrency=concurrency, speed=2.0)
+        grpc = dataclasses.replace(fast, config=dataclasses.replace(fast.config, protocol="grpc", engine="grpc"))
+        save_result(rest, runs / f"rest-c{concurrency}.json")
+        save_result(grpc, runs / f"grpc-c{concurrency}.json")
+    plan = make_plan(load_sources([str(runs)]), parse_slo("p99<500ms"), target_qps=5000)
+    assert sorted(c.format for c in plan.configs) == ["grpc", "row"]
+    by_format = {c.format: c for c in plan.configs}
+    assert by_format["grpc"].replicas < by_format["row"].replicas
+    assert plan.best is by_format["grpc"]
+    assert (f"gRPC needs {by_format['grpc'].replicas} replicas where REST (numeric b=8 row) needs "
+            f"{by_format['row'].replicas}.") in plan.recommendation
 
 
 def test_report_has_a_rest_vs_grpc_section(both_protocols, tmp_path, capsys):
     from tfsbench.bench.results import save_result
+
     from tfsbench.cli import main
 
     runs = tmp_path / "runs"
