@@ -17,16 +17,16 @@ def how_sure(runs: Sequence[RunResult]) -> str:
         return ""
     n = len(runs)
     stable = sum(r.summary.stable for r in runs)
-    rule = ("each measured until the thirds of its measured window agreed on throughput, median and p99 "
-            "(within 10% or within sampling noise), with at least 1,000 samples for the p99")
+    rule = ("the thirds of its measured window agree on throughput, median and p99 (within 10% or within "
+            "sampling noise), with at least 1,000 samples for the p99")
     if stable == n:
-        text = f"All {n} runs were stable: {rule}."
+        text = f"All {n} runs were stable: in each, {rule}."
     elif stable == 0:
-        text = (f"None of the {n} runs was stable ({rule} did not happen within their time bounds): read the "
-                "numbers below as indicative, and measure again on a quieter machine or for longer.")
+        text = (f"None of the {n} runs was stable within its time bound (stable: {rule}). Read the numbers below "
+                "as indicative, and measure again on a quieter machine or for longer.")
     else:
-        text = (f"{stable} of {n} runs were stable: {rule}. The other {n - stable} are marked unstable below, "
-                "with the reason, and never set a capacity in the plan.")
+        text = (f"{stable} of {n} runs were stable: in each, {rule}. The other {n - stable} are marked unstable "
+                "below, with the reason, and never set a capacity in the plan.")
     busy = _busiest(runs)
     if busy:
         text += f" The machine was busy during some runs ({busy})."

@@ -19,11 +19,11 @@ def _run(stable: bool, load: float = 0.5) -> RunResult:
 
 def test_how_sure_counts_stable_runs_and_names_a_busy_machine() -> None:
     assert how_sure([]) == ""
-    assert how_sure([_run(True), _run(True)]).startswith("All 2 runs were stable: each measured until")
+    assert how_sure([_run(True), _run(True)]).startswith("All 2 runs were stable: in each, the thirds")
     mixed = how_sure([_run(True), _run(False, load=6.3), _run(True)])
     assert mixed.startswith("2 of 3 runs were stable") and "never set a capacity" in mixed
     assert mixed.endswith("(load average up to 6.3 on 2 CPUs).")
-    assert how_sure([_run(False)]).startswith("None of the 1 runs was stable")
+    assert how_sure([_run(False)]).startswith("None of the 1 runs was stable within its time bound")
 
 
 def test_the_html_report_opens_with_how_sure(report) -> None:  # noqa: F811 (test_reports_html's fixture)
