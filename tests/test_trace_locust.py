@@ -36,7 +36,10 @@ def test_users_and_pacing_follow_the_window_rate():
 
 
 def test_headless_locust_follows_the_trace(tfs_url, tmp_path):
-    from test_locust_headless import ROOT, _start, _stop
+    import os
+    import subprocess
+
+    from helpers import ROOT, popen_group
 
     trace = _steps([2, 6, 2, 8], 5.0)  # 90 requests, 20 s of trace time
     path = tmp_path / "t.jsonl"
@@ -45,11 +48,10 @@ def test_headless_locust_follows_the_trace(tfs_url, tmp_path):
             "-H", tfs_url, "--model", "numeric", "--kind", "numeric", "--trace-file", str(path),
             "--trace-speed", "5", "--trace-window", "5", "--trace-user-rps", "10", "--csv", str(tmp_path / "run"),
             "--only-summary", "TraceUser"]
-    proc = _start(args, tmp_path / "locust.log")
-    try:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), PYTHONUNBUFFERED="1")
+    with open(tmp_path / "locust.log", "w") as fh, popen_group(args, env=env, stdout=fh,
+                                                                stderr=subprocess.STDOUT) as proc:
         code = proc.wait(timeout=60)  # no -t: the shape ends the run with the trace
-    finally:
-        _stop(proc)
     log = (tmp_path / "locust.log").read_text()
     assert code == 0, log
     for users in (1, 3, 4):
