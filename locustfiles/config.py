@@ -13,9 +13,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from tfsbench.payloads.credentials import refuse_userinfo
+from tfsbench.bench.args import parse_url
+from tfsbench.payloads import units
 from tfsbench.payloads.errors import InputError
 
 KINDS: tuple[str, ...] = ("auto", "text", "image", "numeric")
@@ -196,6 +197,18 @@ def _positive(opts: Any, dest: str) -> float:
     return number
 
 
+def _duration_s(opts: Any, dest: str) -> float:
+    """Seconds > 0: a number, or a duration in the project's grammar ('30s', '500ms', '2m')."""
+    value = _get(opts, dest)
+    if isinstance(value, str):
+        number = units.parse_duration_s(value, _flag(dest))
+    else:
+        number = _float(opts, dest)
+    if number <= 0:
+        raise InputError(f"{_flag(dest)}: must be > 0, got {number:g}")
+    return number
+
+
 def _choice(opts: Any, dest: str) -> str:
     value = str(_get(opts, dest)).lower()
     choices = OPTION_BY_DEST[dest].choices or ()
@@ -259,7 +272,7 @@ def user_config(opts: Any) -> UserConfig:
         image_format=_choice(opts, "image_format"),
         text_words=text_words,
         seed=_int(opts, "seed", minimum=0),
-        timeout_s=_positive(opts, "request_timeout"),
+        timeout_s=_duration_s(opts, "request_timeout"),
         headers=_headers(opts),
     )
 
@@ -286,10 +299,10 @@ def shape_config(opts: Any) -> ShapeConfig:
     return ShapeConfig(
         shape=_choice(opts, "shape"),
         users=_int(opts, "shape_users", minimum=1),
-        step_s=_positive(opts, "shape_step_s"),
+        step_s=_duration_s(opts, "shape_step_s"),
         steps=_int(opts, "shape_steps", minimum=1),
         spike_users=_int(opts, "shape_spike_users", minimum=1),
-        spike_s=_positive(opts, "shape_spike_s"),
+        spike_s=_duration_s(opts, "shape_spike_s"),
         p99_ms=_positive(opts, "shape_p99_ms"),
     )
 
@@ -299,12 +312,4 @@ def check_host(host: str | None) -> str:
     text = (host or "").strip()
     if not text:
         raise InputError("--host: the target URL is required, e.g. http://127.0.0.1:8501")
-    refuse_userinfo(text, "--host")
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"--host: {text!r} is not an http(s) URL such as http://127.0.0.1:8501")
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise InputError(f"--host: {text!r} has an invalid port") from None
-    return text.rstrip("/")
+    return parse_url(text, "--host")  # the one URL grammar (tfsbench.bench.args)

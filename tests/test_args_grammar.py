@@ -234,3 +234,22 @@ def test_exit_codes_and_argparse_errors_live_in_bench_args_only() -> None:
                                                                  "_option_string_actions"):
                 offenders.append(f"{rel}:{node.lineno} reaches into argparse's private {node.attr}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_locust_options_use_the_same_grammar() -> None:
+    """Locust's options (typed by Locust, its config file or the web UI form) read durations and the
+    --host URL with the same grammar as the commands."""
+    from tfsbench.locustfiles import config as locust_config
+    from tfsbench.payloads.errors import InputError
+
+    for text, value in DURATION_OK.items():
+        assert locust_config.user_config({"model": "m", "request_timeout": text}).timeout_s == pytest.approx(value)
+    for text in DURATION_BAD:
+        with pytest.raises(InputError, match="--request-timeout"):
+            locust_config.user_config({"model": "m", "request_timeout": text})
+    for text, value in URL_OK.items():
+        assert locust_config.check_host(text) == value
+    for text in URL_BAD:
+        with pytest.raises(InputError, match="--host") as info:
+            locust_config.check_host(text)
+        assert "hunter2" not in str(info.value)
