@@ -153,3 +153,17 @@ def test_the_server_view_follows_a_warmup_that_ended_early(tfs_url: str) -> None
     assert r.summary.warmup_s < 6.0 - 1.0, r.summary.measure_note
     assert r.server is not None and r.server.get("found"), r.server
     assert abs(r.server["requests"] - r.summary.ok) <= 0.02 * r.summary.ok + 8, (r.server["requests"], r.summary.ok)
+
+
+def test_sub_millisecond_jitter_is_not_a_change_of_speed() -> None:
+    """A 0.28 ms median that moves by 30 us (11%) over 7,000 samples: significant, and meaningless."""
+    rng = np.random.default_rng(3)
+    seconds = []
+    for k in range(6):
+        h = hist.new()
+        hist.record_many(h, rng.normal(280.0 if k < 3 else 250.0, 5.0, 1200))
+        seconds.append((1200, h))
+    ok, reason = stability.verdict(seconds, 7200)
+    assert ok, reason
+    slower = [(c, h) for c, h in _seconds([1200] * 6, [0.5] * 3 + [0.8] * 3, rng)]  # 1.5 ms -> 1.8 ms median
+    assert not stability.verdict(slower, 7200)[0]
