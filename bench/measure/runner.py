@@ -179,21 +179,10 @@ def payload_spec_for(config: RunConfig) -> Any:
     """The tfsbench.payloads.spec.PayloadSpec of a RunConfig: kind, batch size, format, seed and signature
     from the config; other generator knobs (image size, text words, shapes...) from
     `config.extra["payload"]`, a dict of PayloadSpec field values (lists become tuples)."""
-    from tfsbench.payloads.spec import PayloadSpec
+    from tfsbench.payloads.spec import spec_from_knobs
 
-    knobs = dict(config.extra.get("payload", {}) or {})
-    fields = {f.name for f in dataclasses.fields(PayloadSpec)}
-    unknown = sorted(set(knobs) - fields)
-    if unknown:
-        raise InputError(f"unknown payload option(s): {', '.join(unknown)}")
-    for key, value in list(knobs.items()):
-        if isinstance(value, list):
-            knobs[key] = tuple(value)
-        elif key == "shape_overrides" and isinstance(value, Mapping):
-            knobs[key] = {k: tuple(v) for k, v in value.items()}
-    knobs.update(kind=config.kind, batch_size=config.batch_size, format=config.format, seed=config.seed,
-                 signature_name=config.signature)
-    return PayloadSpec(**knobs)
+    return spec_from_knobs(config.extra.get("payload", {}), kind=config.kind, batch_size=config.batch_size,
+                           format=config.format, seed=config.seed, signature_name=config.signature)
 
 
 def payload_extra(spec: Any) -> dict[str, Any]:
