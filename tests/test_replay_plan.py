@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import cli
 from tfsbench.payloads.errors import InputError
 from tfsbench.payloads.trace import make_trace
 from tfsbench.payloads.trace_synth import SynthSpec, synthesize
@@ -108,7 +109,6 @@ def test_plan_traffic_command(tmp_path):
                                                        for w in doc["windows"]]
     assert doc["static_replicas"] > min(w["replicas"] for w in doc["windows"])
     assert "replica-hours" in done.stdout and (out / "traffic_plan.png").exists()
-    bad = subprocess.run(cmd[:-2] + ["--target-qps", "10", "--out", str(tmp_path / "never")],
-                         capture_output=True, text=True, timeout=60)
+    bad = cli(*cmd[3:-2], "--target-qps", "10", "--out", str(tmp_path / "never"))  # in-process (helpers.cli)
     assert bad.returncode == 2 and "leave out --target-qps" in bad.stderr and bad.stderr.count("\n") == 1
     assert not (tmp_path / "never").exists()

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import cli
 from tfsbench.bench.measure.trace_schedule import NOT_SENT, OK
 from tfsbench.bench.orchestrate.replay import (
     ReplayOptions,
@@ -128,9 +129,8 @@ def test_replay_command_writes_run_and_figure(tfs_url, tmp_path):
     assert "3 of 3 windows broke p99<=0.001ms" in done.stdout
     assert len(load_result(out / "run.json").windows) == 3
     assert (out / "replay.png").read_bytes()[:4] == b"\x89PNG"
-    bad = subprocess.run([sys.executable, "-m", "tfsbench", "replay", str(trace_path), "--url", tfs_url,
-                          "--model-map", "numeric=nope", "--out", str(tmp_path / "never")],
-                         capture_output=True, text=True, timeout=60)
+    bad = cli("replay", str(trace_path), "--url", tfs_url, "--model-map", "numeric=nope",
+              "--out", str(tmp_path / "never"))  # bad input in-process (helpers.cli)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
     assert "nope" in bad.stderr and not (tmp_path / "never").exists()
 

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import cli
 from tfsbench.bench.orchestrate.selfbench import (
     PREDICT_PATH,
     REQUEST_BODY,
@@ -105,8 +106,7 @@ def test_selfbench_command_writes_json(tmp_path: Path) -> None:
     (["--target", "apache"], "--target"),
 ])
 def test_selfbench_bad_input(tmp_path: Path, args, message) -> None:
-    proc = subprocess.run([sys.executable, "-m", "tfsbench", "selfbench", *args, "--out", str(tmp_path / "x.json")],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    proc = cli("selfbench", *args, "--out", str(tmp_path / "x.json"))  # in-process; the wiring test is above
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr

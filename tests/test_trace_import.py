@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import cli
 from tfsbench.payloads.errors import InputError
 from tfsbench.payloads.trace import TraceKey, read_trace
 from tfsbench.payloads.trace_import import import_log
@@ -98,8 +99,7 @@ def test_trace_command_wiring(tmp_path):
     assert len(read_trace(out)) == 3
     junk = tmp_path / "junk.log"
     junk.write_text("junk\n")
-    bad = subprocess.run([sys.executable, "-m", "tfsbench", "trace", "import", str(junk), "--format", "combined",
-                          "--out", str(tmp_path / "never.jsonl")], capture_output=True, text=True, timeout=60)
+    bad = cli("trace", "import", str(junk), "--format", "combined", "--out", str(tmp_path / "never.jsonl"))
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "line 1: not in combined format" in bad.stderr
     assert not (tmp_path / "never.jsonl").exists()
