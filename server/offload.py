@@ -149,8 +149,13 @@ class Offload:
     def _submit(self, fn: Callable[..., Any], args: tuple) -> tuple[ProcessPoolExecutor, Any]:
         with self._procs_lock:
             if self._procs is None:
-                context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["tfsbench.server.offload"])
+                # forkserver: workers fork from a clean single-threaded process (not from this one,
+                # whose event loop and pool threads may hold locks); spawn where it does not exist.
+                if "forkserver" in multiprocessing.get_all_start_methods():
+                    context = multiprocessing.get_context("forkserver")
+                    context.set_forkserver_preload(["tfsbench.server.offload"])
+                else:
+                    context = multiprocessing.get_context("spawn")
                 self._procs = ProcessPoolExecutor(self.workers, mp_context=context)
             return self._procs, self._procs.submit(fn, *args)
 
