@@ -236,3 +236,27 @@ def test_optional_per_window_scrapes(tfs_url: str) -> None:
     assert len(windows) >= 3
     assert sum(w["requests"] for w in windows) == result.server["requests"]
     assert [w["t_s"] for w in windows] == sorted(w["t_s"] for w in windows)
+
+
+# As tensorflow/serving 2.x writes it (prometheus_exporter.cc): TYPE lines without HELP, counters
+# without `_total`, `{}` for a series without labels, bounds printed with 6 significant digits.
+TF_SERVING_PAGE = """# TYPE :tensorflow:serving:batching_session:wrapped_run_count counter
+:tensorflow:serving:batching_session:wrapped_run_count{} 7
+# TYPE :tensorflow:serving:request_count counter
+:tensorflow:serving:request_count{model_name="resnet",status="OK"} 12
+# TYPE :tensorflow:serving:request_latency histogram
+:tensorflow:serving:request_latency_bucket{model_name="resnet",API="predict",entrypoint="REST",le="10"} 0
+:tensorflow:serving:request_latency_bucket{model_name="resnet",API="predict",entrypoint="REST",le="1.42839e+06"} 12
+:tensorflow:serving:request_latency_bucket{model_name="resnet",API="predict",entrypoint="REST",le="+Inf"} 12
+:tensorflow:serving:request_latency_sum{model_name="resnet",API="predict",entrypoint="REST"} 3.5e+06
+:tensorflow:serving:request_latency_count{model_name="resnet",API="predict",entrypoint="REST"} 12
+"""
+
+
+def test_parse_text_reads_tf_servings_own_page_with_prometheus_client() -> None:
+    samples = sm.parse_text(TF_SERVING_PAGE)
+    by_name = {(s.name, s.labels): s.value for s in samples}
+    assert by_name[(":tensorflow:serving:batching_session:wrapped_run_count", ())] == 7
+    assert by_name[(sm.REQUEST_COUNT, (("model_name", "resnet"), ("status", "OK")))] == 12
+    hist = sm.histogram(samples, sm.REQUEST_LATENCY, {"model_name": "resnet"})
+    assert hist is not None and hist.count == 12 and hist.buckets[1] == (1.42839e06, 12)
