@@ -392,7 +392,7 @@ def test_service_time_is_accurate_to_a_tenth_of_a_millisecond(tfs_server: Callab
 def test_serve_flags_reach_the_server() -> None:
     from tfsbench.server.testing import serve_process
 
-    args = ("--grpc-port", "off", "--max-instances", "2", "--max-elements", "100", "--header-timeout", "300ms",
+    args = ("--max-instances", "2", "--max-elements", "100", "--header-timeout", "300ms",
             "--body-timeout", "5s", "--keepalive-timeout", "20s", "--max-connections", "50")
     with serve_process(*args) as server:
         three = json.dumps({"instances": [[1.0, 2.0, 3.0, 4.0]] * 3}).encode()
