@@ -118,7 +118,9 @@ def test_attach_server_view_round_trips_through_the_result_file(tmp_path) -> Non
     save_result(run, tmp_path / "r.json")
     back = load_result(tmp_path / "r.json")
     assert back.server is not None and back.server["requests"] == 100
-    assert json.loads((tmp_path / "r.json").read_text())["schema_version"] == 2
+    from tfsbench.bench.results import SCHEMA_VERSION
+
+    assert json.loads((tmp_path / "r.json").read_text())["schema_version"] == SCHEMA_VERSION
 
 
 def test_scrape_of_unreachable_or_non_metrics_url_records_the_error(tfs_url: str) -> None:
