@@ -24,7 +24,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,6 +191,7 @@ class Ran:
     stdout: str
     stderr: str
     changed: tuple[str, ...]
+    directory: str  # the case's directory, which error lines may name
 
 
 def _prepare(case: Case, d: Path, subs: dict[str, str]) -> tuple[tuple[str, ...], dict[str, tuple[int, float]]]:
@@ -203,7 +203,7 @@ def _prepare(case: Case, d: Path, subs: dict[str, str]) -> tuple[tuple[str, ...]
 def _ran(d: Path, argv: tuple[str, ...], before: dict, code: int, stdout: str, stderr: str) -> Ran:
     after = _snapshot(d)
     changed = tuple(sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))
-    return Ran(argv, code, stdout, stderr, changed)
+    return Ran(argv, code, stdout, stderr, changed, str(d))
 
 
 def _run_subprocess(case: Case, d: Path, subs: dict[str, str]) -> Ran:
@@ -241,21 +241,33 @@ class _Keep(dict):
 WIRING = [Case("wiring-" + c.id, c.args, c.needle)
           for c in {c.args[0]: c for c in reversed(CASES) if c.args[0] != "locust"}.values()]
 
+IN_PROCESS = [c for c in CASES if c.args[0] != "locust"]
+REAL = [c for c in CASES if c.args[0] == "locust"] + WIRING  # real processes: slow, so marked
+
+
 @pytest.fixture(scope="module")
-def outcomes(tfs_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ran]]:
+def subs(tfs_url: str) -> dict[str, str]:
+    return {"closed": f"http://127.0.0.1:{free_port()}", "url": tfs_url}
+
+
+@pytest.fixture(scope="module")
+def in_process(subs: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
+    """The tfsbench rows through main(), in the main thread (signal handlers can only be set there)."""
     root = tmp_path_factory.mktemp("badinput")
-    subs = {"closed": f"http://127.0.0.1:{free_port()}", "url": tfs_url}
-    real = [c for c in CASES if c.args[0] == "locust"] + WIRING
-    with ThreadPoolExecutor(max_workers=2) as pool:  # real processes in the background...
-        futures = {c.id: pool.submit(_run_subprocess, c, root / c.id, subs) for c in real}
-        # ...while the tfsbench rows run in the main thread (signal handlers can only be set there)
-        done = {c.id: _run_in_process(c, root / c.id, subs) for c in CASES if c.args[0] != "locust"}
-        yield done | {cid: f.result() for cid, f in futures.items()}
+    return {c.id: _run_in_process(c, root / c.id, subs) for c in IN_PROCESS}
 
 
-@pytest.mark.parametrize("case", CASES + WIRING, ids=[c.id for c in CASES + WIRING])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: Case, outcomes: dict[str, Ran]) -> None:
-    ran = outcomes[case.id]
+@pytest.fixture(scope="module")
+def real(subs: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
+    """The Locust rows and one wiring row per command, as real processes, two at a time."""
+    root = tmp_path_factory.mktemp("badinput-real")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {c.id: pool.submit(_run_subprocess, c, root / c.id, subs) for c in REAL}
+        return {cid: f.result() for cid, f in futures.items()}
+
+
+def _assert_one_line_exit_2(case: Case, ran: Ran) -> str:
+    """The property for one row; returns the error line."""
     where = f"{' '.join(ran.argv)}\nexit {ran.returncode}\nstderr:\n{ran.stderr}"
     assert ran.returncode == 2, where
     assert "Traceback" not in ran.stderr + ran.stdout, where
@@ -270,10 +282,26 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: Case, outcomes: d
     assert case.needle in error, where
     assert len(lines) == 1, where  # load commands check the target before announcing the load
     assert not ran.changed, f"wrote {ran.changed}: " + where
+    return error
+
+
+@pytest.mark.parametrize("case", IN_PROCESS, ids=[c.id for c in IN_PROCESS])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: Case, in_process: dict[str, Ran]) -> None:
+    _assert_one_line_exit_2(case, in_process[case.id])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", REAL, ids=[c.id for c in REAL])
+def test_real_process_bad_input_is_one_line_exit_2(case: Case, real: dict[str, Ran],
+                                                   in_process: dict[str, Ran]) -> None:
+    ran = real[case.id]
+    error = _assert_one_line_exit_2(case, ran)
     if case.id.startswith("wiring-"):  # the real process says what main() said in-process
         twin_id = case.id.removeprefix("wiring-")
-        twin = outcomes[twin_id]
-        assert (ran.returncode, error.replace(case.id, twin_id)) == (twin.returncode, twin.stderr.strip()), where
+        twin = in_process[twin_id]
+        where = f"{' '.join(ran.argv)}\nreal: {ran.stderr}\nin-process: {twin.stderr}"
+        same = (ran.returncode, error.replace(ran.directory, "{d}"))
+        assert same == (twin.returncode, twin.stderr.strip().replace(twin.directory, "{d}")), where
 
 
 def test_every_command_is_covered() -> None:
