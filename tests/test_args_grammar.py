@@ -214,6 +214,7 @@ def _sources():
             yield path, ast.parse(path.read_text(encoding="utf-8"), str(path))
 
 
+@pytest.mark.slow
 def test_exit_codes_and_argparse_errors_live_in_bench_args_only() -> None:
     """No second EXIT_* constant and no ArgumentTypeError raised outside bench/args.py (other
     modules turn their InputError parsers into types with bench.args.from_input_error)."""

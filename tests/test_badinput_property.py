@@ -297,6 +297,7 @@ def _fill(argv: list[str], root: Path) -> list[str]:
 @pytest.mark.parametrize("command", COMMANDS)
 @SETTINGS
 @given(data=st.data())
+@pytest.mark.slow
 def test_random_arguments_validate_or_exit_2_with_one_line(command: str, data: st.DataObject) -> None:
     argv = data.draw(argv_for(command), label="argv")
     with sandbox() as box:
@@ -307,6 +308,7 @@ def test_random_arguments_validate_or_exit_2_with_one_line(command: str, data: s
 @SETTINGS
 @given(argv=st.lists(st.one_of(st.sampled_from(COMMANDS), st.sampled_from(PLAIN_VALUES), GARBAGE,
                                st.sampled_from(["--help", "-h", "--version", "--out", "--url"])), max_size=6))
+@pytest.mark.slow
 def test_arbitrary_argument_lists(argv: list[str]) -> None:
     if any(a in ("-h", "--help") for a in argv):
         argv = [a for a in argv if a not in ("-h", "--help")]  # help is success; keep the run short
@@ -378,6 +380,7 @@ def sweep_files(draw: st.DrawFn) -> tuple[str, list[str]]:
 
 @SETTINGS
 @given(case=sweep_files())
+@pytest.mark.slow
 def test_random_sweep_config_files(case: tuple[str, list[str]]) -> None:
     text, extra = case
     with sandbox() as box:

@@ -173,6 +173,7 @@ SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=N
 
 @SETTINGS
 @given(doc=mutated(), which=st.sampled_from(["compare", "check", "plan", "report", "compare", "check", "plan"]))
+@pytest.mark.slow
 def test_mutated_results_exit_0_or_2_without_traceback(doc, which, tmp_path_factory):
     root = tmp_path_factory.mktemp("mut")
     path = _write(root / "run.json", doc)

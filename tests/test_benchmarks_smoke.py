@@ -60,6 +60,7 @@ def run_script(name: str, *args: str, timeout_s: float = 180) -> subprocess.Comp
 
 
 @pytest.mark.parametrize(("name", "args", "key"), SCRIPTS)
+@pytest.mark.slow
 def test_script_writes_its_document(name: str, args: list[str], key: str, tmp_path: Path) -> None:
     out = tmp_path / "sub" / f"{name}.json"
     if name == "bench_soak":

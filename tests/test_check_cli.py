@@ -47,6 +47,7 @@ def test_all_thresholds_pass_exit_0(runs: dict[str, Path]) -> None:
     assert r.stdout.splitlines()[-1] == "check: passed: all 3 checks passed"
 
 
+@pytest.mark.slow
 def test_a_failing_threshold_exits_1_and_writes_junit_and_summary(runs: dict[str, Path], tmp_path: Path) -> None:
     junit = tmp_path / "out" / "check.xml"
     summary = tmp_path / "summary.md"
@@ -66,6 +67,7 @@ def test_a_failing_threshold_exits_1_and_writes_junit_and_summary(runs: dict[str
     assert "2 of 4 checks failed" in text
 
 
+@pytest.mark.slow
 def test_baseline_regression_exits_1_and_noise_does_not(runs: dict[str, Path]) -> None:
     slow = tfsbench(str(runs["slow"]), "--baseline", str(runs["fast"]), "--max-regression", "10%")
     assert slow.returncode == 1, slow.stderr
@@ -74,6 +76,7 @@ def test_baseline_regression_exits_1_and_noise_does_not(runs: dict[str, Path]) -
     assert same.returncode == 0, same.stdout + same.stderr
 
 
+@pytest.mark.slow
 def test_directories_of_runs_pair_by_configuration(tmp_path: Path) -> None:
     cur, base = tmp_path / "cur", tmp_path / "base"
     for d, seed in ((cur, 10), (base, 20)):

@@ -90,6 +90,7 @@ def test_parse_threshold_forms(text: str, metric: str, op: str, value: float) ->
     assert t.scope == ()
 
 
+@pytest.mark.slow
 def test_parse_scoped_threshold() -> None:
     t = gates.parse_threshold("[kind=numeric, batch=8] p99<50ms")
     assert t.scope == (("kind", "numeric"), ("batch_size", "8"))
@@ -177,6 +178,7 @@ def test_nothing_to_check_is_bad_input() -> None:
 # ---- baseline ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_same_distribution_is_not_a_regression() -> None:
     base = make_run(seed=1)
     cur = make_run(seed=2)
@@ -186,6 +188,7 @@ def test_same_distribution_is_not_a_regression() -> None:
     assert [c.name for c in outcome.checks] == ["baseline p50", "baseline p99", "baseline throughput_ips"]
 
 
+@pytest.mark.slow
 def test_significant_slowdown_beyond_tolerance_fails() -> None:
     base = make_run(median_ms=5.0, seed=1)
     cur = make_run(median_ms=6.5, seed=2)  # 30% slower with 5000 samples each: clearly significant
@@ -196,6 +199,7 @@ def test_significant_slowdown_beyond_tolerance_fails() -> None:
     assert "95% CI" in p50.detail
 
 
+@pytest.mark.slow
 def test_slowdown_within_tolerance_passes() -> None:
     base = make_run(median_ms=5.0, seed=1)
     cur = make_run(median_ms=5.2, seed=2)  # ~4% slower
@@ -204,6 +208,7 @@ def test_slowdown_within_tolerance_passes() -> None:
     assert outcome.checks[0].mark == "="
 
 
+@pytest.mark.slow
 def test_difference_within_noise_is_marked_tilde_and_never_fails() -> None:
     # 12 samples each: p99 is the max of a tiny sample, so a 20% gap is noise, not a regression
     base = make_run(median_ms=5.0, n=12, sigma=0.6, seed=3)
@@ -215,6 +220,7 @@ def test_difference_within_noise_is_marked_tilde_and_never_fails() -> None:
     assert cmp.mark == "~" and cmp.passed
 
 
+@pytest.mark.slow
 def test_improvement_is_better() -> None:
     base = make_run(median_ms=6.5, seed=1)
     cur = make_run(median_ms=5.0, seed=2)
@@ -222,6 +228,7 @@ def test_improvement_is_better() -> None:
     assert cmp is not None and cmp.mark == "better" and cmp.passed
 
 
+@pytest.mark.slow
 def test_throughput_drop_is_a_regression() -> None:
     base = make_run(rps_per_s=500.0, n=5000, seed=1)
     cur = make_run(rps_per_s=300.0, n=3000, seed=2)
@@ -229,6 +236,7 @@ def test_throughput_drop_is_a_regression() -> None:
     assert cmp is not None and cmp.mark == "worse" and not cmp.passed
 
 
+@pytest.mark.slow
 def test_unlike_runs_are_refused_naming_the_fields() -> None:
     with pytest.raises(InputError) as info:
         gates.check_results([make_run(batch_size=8)], [], baseline=[make_run(batch_size=16)])
@@ -241,6 +249,7 @@ def test_unlike_runs_are_refused_naming_the_fields() -> None:
         gates.check_results([make_run()], [], baseline=[make_run(concurrency=8)])
 
 
+@pytest.mark.slow
 def test_runs_pair_by_configuration_in_a_sweep() -> None:
     base = [make_run(batch_size=b, seed=b) for b in (1, 8, 32)]
     cur = [make_run(batch_size=b, seed=b + 100) for b in (8, 1)]
@@ -249,6 +258,7 @@ def test_runs_pair_by_configuration_in_a_sweep() -> None:
     assert any("b=32" in n for n in notes)
 
 
+@pytest.mark.slow
 def test_missing_histogram_falls_back_to_the_threshold_alone() -> None:
     base = make_run(median_ms=5.0, seed=1, histogram=False)
     cur = make_run(median_ms=6.5, seed=2, histogram=False)
@@ -280,6 +290,7 @@ def _outcome() -> gates.CheckOutcome:
     return gates.check_results(runs, ["p99<1ms", "error_rate<1%"], baseline=runs, compare_metrics=("p50",))
 
 
+@pytest.mark.slow
 def test_junit_has_one_testcase_per_threshold_and_configuration() -> None:
     outcome = _outcome()
     root = ET.fromstring(gates.render_junit(outcome))
@@ -292,6 +303,7 @@ def test_junit_has_one_testcase_per_threshold_and_configuration() -> None:
     assert failures[0].find("failure").get("message")
 
 
+@pytest.mark.slow
 def test_markdown_summary_is_a_table_with_the_verdict() -> None:
     md = gates.render_markdown(_outcome())
     assert md.startswith("## tfsbench check: :x: 2 of 6 checks failed")
@@ -302,6 +314,7 @@ def test_markdown_summary_is_a_table_with_the_verdict() -> None:
     assert text.splitlines()[-1] == "check: FAILED: 2 of 6 checks failed"
 
 
+@pytest.mark.slow
 def test_a_new_model_version_is_compared_not_refused() -> None:
     base = make_run(seed=1)
     cur = make_run(seed=2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from helpers import CliOutcome, cli
 
 CONFIG = """
@@ -29,6 +30,7 @@ def sweep(tmp_path: Path, url: str, thresholds: str, *extra: str) -> CliOutcome:
     return cli("sweep", "--config", str(config), "--no-progress", "--no-resume", *extra)
 
 
+@pytest.mark.slow
 def test_sweep_check_passes_and_fails_on_the_config_thresholds(tfs_url: str, tmp_path: Path) -> None:
     ok = sweep(tmp_path, tfs_url, '"error_rate<50%", "p99<10s"', "--check")
     assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -48,6 +48,7 @@ PAIRS = {
 
 @pytest.mark.parametrize("threshold", [0.05, 0.10])
 @pytest.mark.parametrize("name", list(PAIRS))
+@pytest.mark.slow
 def test_compare_and_check_agree(name: str, threshold: float) -> None:
     a, b = PAIRS[name]
     table = compare_runs(a, b, noise_threshold=threshold)
@@ -80,6 +81,7 @@ def _pct_in(text: str) -> list[str]:
     return re.findall(r"[-+]\d+\.\d%", text)
 
 
+@pytest.mark.slow
 def test_cli_compare_and_check_print_the_same_numbers_on_repeats() -> None:
     """The wiring: both commands on issue 17's directories, repeats pooled, same p99 and interval."""
     cmp = cli("compare", FIX / "a", FIX / "b", "--noise", "10%")
@@ -104,6 +106,7 @@ def test_pairs_table_covers_repeats_and_fallbacks() -> None:
     assert all(dataclasses.is_dataclass(r) for a, b in PAIRS.values() for r in (*a, *b))
 
 
+@pytest.mark.slow
 def test_real_runs_against_two_embedded_targets(tfs_server) -> None:
     """Issue 17's scenario, shortened: repeats against a 5 ms and a 10 ms target, pooled by both tools."""
     from tfsbench.bench.measure.runner import run_benchmark

@@ -63,6 +63,7 @@ def test_exact_order_statistic_bootstrap_matches_resampling_requests() -> None:
         np.percentile(slow, 97.5) - np.percentile(slow, 2.5), rel=0.35)
 
 
+@pytest.mark.slow
 def test_sweeps_are_matched_by_configuration_and_load(synth) -> None:  # noqa: F811
     a = all_runs(load_sources([str(synth["sweep"])]))
     b = all_runs(load_sources([str(synth["after"])]))
@@ -84,6 +85,7 @@ def test_locust_runs_without_histograms_fall_back_to_a_threshold(synth) -> None:
     assert m.test == "threshold-only" and m.significant and m.better is False
 
 
+@pytest.mark.slow
 def test_compare_cli_prints_a_side_by_side_table(synth) -> None:  # noqa: F811
     a = next(synth["sweep"].glob("numeric-b8-row-c4.json"))
     b = synth["after"] / a.name
@@ -95,6 +97,7 @@ def test_compare_cli_prints_a_side_by_side_table(synth) -> None:  # noqa: F811
     assert "better" in out
 
 
+@pytest.mark.slow
 def test_compare_cli_writes_a_report_with_the_comparison(synth, tmp_path) -> None:  # noqa: F811
     proc = cli("compare", synth["sweep"], synth["after"], "--out", tmp_path / "cmp")
     assert proc.returncode == 0, proc.stderr

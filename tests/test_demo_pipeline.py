@@ -7,10 +7,12 @@ import re
 import socket
 from urllib.parse import urlparse
 
+import pytest
 from helpers import cli
 from reports_fixtures import run_cli
 
 
+@pytest.mark.slow
 def test_quick_demo_runs_the_pipeline_and_stops_the_target(tmp_path) -> None:
     out = tmp_path / "demo"
     proc = run_cli("demo", "--quick", "--no-progress", "--out", out, timeout=280)

@@ -166,6 +166,7 @@ def test_non_json_body_is_bad_input() -> None:
 # ---- the command line (one real subprocess for the wiring, the rest through main() in-process) ---
 
 
+@pytest.mark.slow
 def test_cli_cors_off_exits_1_with_fix(tfs_url: str, tmp_path: Path) -> None:
     body = tmp_path / "body.json"
     body.write_text(json.dumps({"instances": [[0.5, 1.5, 2.5, 3.5]]}))

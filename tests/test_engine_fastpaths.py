@@ -106,6 +106,7 @@ class SlowTaskEngine(_CountingEngine):
 
 
 @pytest.mark.parametrize("engine_class", [SlowEngine, SlowTaskEngine])
+@pytest.mark.serial
 def test_open_loop_sends_from_completions_when_the_timer_is_late(
         engine_class: type, monkeypatch: pytest.MonkeyPatch) -> None:
     """On a busy loop the dispatcher's timer wake-up waits behind a loop iteration full of
@@ -146,6 +147,7 @@ def test_open_loop_sends_from_completions_when_the_timer_is_late(
     assert lags[len(lags) // 2] < 0.003, f"median lag {lags[len(lags) // 2] * 1e3:.1f} ms"
 
 
+@pytest.mark.slow
 def test_drive_freezes_the_heap_only_while_it_runs() -> None:
     """A full collection over every module and payload pool would stall the open loop for 10+ ms;
     drive() freezes the heap for the run and restores it, so callers see no lasting change."""
@@ -171,6 +173,7 @@ def test_drive_freezes_the_heap_only_while_it_runs() -> None:
     assert gc.get_freeze_count() == before == 0  # and restored afterwards
 
 
+@pytest.mark.serial
 def test_aiohttp_sweeper_timeout_leaves_the_task_usable() -> None:
     """The aiohttp engine's one sweeper cancels an overdue send and reports `timeout`; the
     cancellation must not leak into the sender's next request (or into its task's state)."""

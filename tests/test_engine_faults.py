@@ -81,6 +81,7 @@ def _run(config: RunConfig) -> RunResult:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_every_tenth_request_fails_with_exact_counts(engine: str) -> None:
     seen = [0]
 
@@ -101,6 +102,7 @@ def test_every_tenth_request_fails_with_exact_counts(engine: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_server_closing_every_connection_is_not_an_error(engine: str) -> None:
     async def handler(request: web.Request) -> web.Response:
         await request.read()
@@ -134,6 +136,8 @@ def _stalling_handler(stall_at: int, stall_s: float) -> Callable[[web.Request], 
     return handler
 
 
+@pytest.mark.slow
+@pytest.mark.serial
 def test_a_one_second_stall_shows_in_open_loop_percentiles_but_hides_in_closed_loop() -> None:
     with app_server(_stalling_handler(stall_at=100, stall_s=1.0)) as url:
         open_result = _run(_config(url, "fast", mode="open", concurrency=None, rate_rps=200.0,
@@ -153,6 +157,7 @@ def test_a_one_second_stall_shows_in_open_loop_percentiles_but_hides_in_closed_l
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.serial
 def test_timeouts_are_counted_per_request(engine: str) -> None:
     async def handler(request: web.Request) -> web.Response:
         await request.read()
@@ -195,6 +200,7 @@ def test_connection_refused_is_counted(engine: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_both_engines_against_the_embedded_target(tfs_url: str, engine: str) -> None:
     cfg = RunConfig(url=tfs_url, model="numeric", kind="numeric", batch_size=3, format="columnar", mode="open",
                     engine=engine, rate_rps=150.0, arrival="poisson", duration_s=2.0, warmup_s=0.5)
@@ -208,6 +214,7 @@ def test_both_engines_against_the_embedded_target(tfs_url: str, engine: str) -> 
     assert s.request_bytes > 0 and s.response_bytes > 0 and s.raw_bytes == 3 * 4 * 4
 
 
+@pytest.mark.slow
 def test_two_processes_merge_exactly(tfs_url: str) -> None:
     cfg = RunConfig(url=tfs_url, model="numeric", kind="numeric", batch_size=1, format="row", mode="open",
                     engine="fast", rate_rps=200.0, arrival="constant", duration_s=2.0, processes=2)
@@ -221,6 +228,7 @@ def test_two_processes_merge_exactly(tfs_url: str) -> None:
     assert result.environment["client"]["processes"] == 2
 
 
+@pytest.mark.slow
 def test_stop_event_gives_a_partial_result(tfs_url: str) -> None:
     stop = threading.Event()
     updates = []
@@ -284,6 +292,7 @@ class RestartableServer:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_target_killed_and_restarted_mid_run(engine: str) -> None:
     server = RestartableServer()
     url = server.start()
@@ -327,6 +336,7 @@ def test_target_killed_and_restarted_mid_run(engine: str) -> None:
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_https_with_auth_header(engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
@@ -367,6 +377,7 @@ FAULTS_ALONE = {
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("faults", list(FAULTS_ALONE))
+@pytest.mark.slow
 def test_each_fault_alone_is_classified_and_the_schedule_kept(tfs_server: Callable[..., str], engine: str,
                                                               faults: str) -> None:
     url = tfs_server(faults=faults)
@@ -383,6 +394,7 @@ def test_each_fault_alone_is_classified_and_the_schedule_kept(tfs_server: Callab
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_all_faults_together(tfs_server: Callable[..., str], engine: str) -> None:
     url = tfs_server(faults="status=503:8%,status=429:4%,delay=exp:5ms:0.2,stall=300ms/1s,reset=4%,"
                             "truncate=4%,nonjson=4%,trickle=20ms:4%,seed=11")
@@ -398,6 +410,7 @@ def test_all_faults_together(tfs_server: Callable[..., str], engine: str) -> Non
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_bodies_larger_than_the_socket_buffer_arrive_whole(engine: str) -> None:
     """A 12 MB request to a server that is slow to read does not fit in one write(2): the fast engine
     hands the rest to the transport after a partial write on the socket. The server must see every

@@ -16,6 +16,7 @@ import weakref
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hdrh.histogram import HdrHistogram
 from tfsbench.bench.measure import hist
 from tfsbench.bench.measure.engine import Outcome
@@ -131,6 +132,7 @@ def _assemble_growth_mb(seconds: int, gc_mode: str) -> float:
     return float(out["grew_mb"])
 
 
+@pytest.mark.slow
 def test_assembling_a_30_minute_report_keeps_peak_memory_bounded() -> None:
     """1,800 per-second histograms (185 kB each decoded: 333 MB if all alive at once)."""
     for mode in ("nogc", "gc"):

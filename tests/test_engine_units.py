@@ -79,6 +79,7 @@ def test_processes_split_load_exactly() -> None:
 # ---- histograms ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bulk_recording_equals_one_by_one() -> None:
     values = np.random.default_rng(1).lognormal(7, 1.5, 20_000)
     bulk, single = hist.new(), hist.new()

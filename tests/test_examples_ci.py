@@ -37,6 +37,7 @@ def gate(url: str, out: Path, *thresholds: str, **env: str) -> subprocess.Comple
     )
 
 
+@pytest.mark.slow
 def test_lax_thresholds_pass_and_everything_is_written(target: str, tmp_path: Path) -> None:
     out = tmp_path / "ci"
     r = gate(target, out, "error_rate<50%", "p99<10s", "throughput_ips>=1")
@@ -49,6 +50,7 @@ def test_lax_thresholds_pass_and_everything_is_written(target: str, tmp_path: Pa
     assert (out / "sweep" / "manifest.json").is_file()
 
 
+@pytest.mark.slow
 def test_impossible_threshold_fails_with_exit_1_and_still_reports(target: str, tmp_path: Path) -> None:
     out = tmp_path / "ci"
     r = gate(target, out, "p99<1us")
@@ -67,6 +69,7 @@ def test_bad_threshold_exits_2_before_any_load(target: str, tmp_path: Path) -> N
     assert not (out / "sweep").exists()
 
 
+@pytest.mark.slow
 def test_unreachable_url_exits_2(tmp_path: Path) -> None:
     r = gate("http://127.0.0.1:9", tmp_path / "ci", "p99<1s", READY_TIMEOUT_S="1")
     assert r.returncode == 2

@@ -47,6 +47,7 @@ def _config(url: str, **overrides: object) -> RunConfig:
     return RunConfig(**values)
 
 
+@pytest.mark.slow
 def test_closed_loop_run_is_all_ok_and_round_trips_with_protocol(grpc_url, tmp_path):
     config = _config(grpc_url)
     info, pool = preflight_and_pool(config)
@@ -60,6 +61,8 @@ def test_closed_loop_run_is_all_ok_and_round_trips_with_protocol(grpc_url, tmp_p
     assert again.config.config_key()[-1] == "grpc"
 
 
+@pytest.mark.slow
+@pytest.mark.serial
 def test_open_loop_keeps_the_offered_rate(grpc_url):
     config = _config(grpc_url, mode="open", concurrency=None, rate_rps=200.0, arrival="constant",
                      requests_limit=None, duration_s=1.0, warmup_s=0.2)
@@ -69,6 +72,7 @@ def test_open_loop_keeps_the_offered_rate(grpc_url):
     assert result.summary.schedule_lag_ms is not None
 
 
+@pytest.mark.slow
 def test_text_and_image_with_labels_and_val_form(grpc_url):
     for kind, model in (("text", "text"), ("image", "image")):
         config = _config(grpc_url, model=model, kind=kind, label="stable", requests_limit=20, batch_size=2)
@@ -100,6 +104,7 @@ def test_deadline_is_a_timeout():
     assert result.summary.errors == {"timeout": 4}
 
 
+@pytest.mark.slow
 def test_nothing_listening_is_refused():
     result = run_benchmark(_config(f"grpc://127.0.0.1:{free_port()}", requests_limit=3, concurrency=1,
                                    timeout_s=5.0))
@@ -213,6 +218,7 @@ def test_unreachable_port_is_one_line(capsys, tmp_path):
     assert status == 2 and "cannot reach grpc://127.0.0.1:" in err and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.slow
 def test_serve_and_run_wired_in_subprocesses(tmp_path):
     """`tfsbench serve --grpc-port 0` announces its port; `tfsbench run --protocol grpc` uses it."""
     serve = subprocess.Popen([sys.executable, "-m", "tfsbench", "serve", "--port", "0", "--grpc-port", "0"],
@@ -243,6 +249,7 @@ def test_serve_and_run_wired_in_subprocesses(tmp_path):
         serve.wait(10)
 
 
+@pytest.mark.slow
 def test_sweep_and_search_speak_grpc(grpc_url, tmp_path, capsys):
     out = tmp_path / "sweep"
     assert main(["sweep", "--protocol", "grpc", "--url", grpc_url, "--model", "{kind}", "--kinds", "numeric,text",
@@ -260,6 +267,7 @@ def test_sweep_and_search_speak_grpc(grpc_url, tmp_path, capsys):
     assert info.value.code == 2 and "needs a port" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_selfbench_grpc_writes_its_ratios(tmp_path, capsys):
     out = tmp_path / "sb.json"
     assert main(["selfbench", "--protocol", "grpc", "--duration", "300ms", "--connections", "2", "--out", str(out)]) == 0
@@ -272,6 +280,7 @@ def test_selfbench_grpc_writes_its_ratios(tmp_path, capsys):
     assert doc["open_loop"]["errors"] == {}
 
 
+@pytest.mark.serial
 def test_server_view_reads_the_grpc_entrypoint():
     server = ServerThread(grpc_port=0)
     server.start()
@@ -290,6 +299,7 @@ def test_server_view_reads_the_grpc_entrypoint():
 
 
 @pytest.mark.skipif(__import__("shutil").which("openssl") is None, reason="needs the openssl command")
+@pytest.mark.slow
 def test_grpcs_verifies_the_certificate_and_sends_metadata(tmp_path, monkeypatch):
     """grpcs:// uses TLS: an untrusted certificate is refused before anything is sent; trusted (via
     SSL_CERT_FILE, as for the HTTP engines) it works, with --header as metadata."""
@@ -368,6 +378,7 @@ class _CountingProxy:
         self._listener.close()
 
 
+@pytest.mark.slow
 def test_grpc_compression_gzip_shrinks_what_is_sent():
     server = ServerThread(grpc_port=0)
     server.start()

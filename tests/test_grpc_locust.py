@@ -31,6 +31,7 @@ def grpc_port():
         server.stop()
 
 
+@pytest.mark.slow
 def test_headless_run_reports_and_exports(grpc_port, tmp_path):
     proc = _locust("-H", f"grpc://127.0.0.1:{grpc_port}", "--model", "numeric", "--kind", "numeric",
                    "--batch-size", "4", "-u", "2", "-r", "2", "-t", "2s", "--csv", str(tmp_path / "loc"),
@@ -48,6 +49,7 @@ def test_headless_run_reports_and_exports(grpc_port, tmp_path):
 @pytest.mark.parametrize(("args", "fragment"), [
     (["-H", "http://127.0.0.1:8501", "--model", "numeric"], "is not a gRPC address grpc://HOST:PORT"),
 ])
+@pytest.mark.slow
 def test_bad_host_is_one_line(args, fragment):
     proc = _locust(*args, "-t", "1s")
     assert proc.returncode == 2
@@ -55,6 +57,7 @@ def test_bad_host_is_one_line(args, fragment):
     assert len(errors) == 1 and fragment in errors[0], proc.stderr
 
 
+@pytest.mark.slow
 def test_unknown_model_is_one_line(grpc_port):
     proc = _locust("-H", f"grpc://127.0.0.1:{grpc_port}", "--model", "nope", "-t", "1s")
     assert proc.returncode == 2

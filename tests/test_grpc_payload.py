@@ -38,6 +38,7 @@ def test_same_seed_same_tensors_as_rest():
         assert body == encode_predict_request(inputs, "text")
 
 
+@pytest.mark.slow
 def test_size_table_orders_encodings_as_expected(capsys):
     rows = {(r.kind, r.batch_size): r for r in protocol_size_table(["text", "image", "numeric"], [1, 64], pool_size=2)}
     image = rows[("image", 64)]

@@ -32,6 +32,7 @@ def both_protocols():
         server.stop()
 
 
+@pytest.mark.slow
 def test_rows_pair_protocols_and_show_the_byte_difference(both_protocols, tmp_path):
     rows = protocol_rows(both_protocols)
     assert [(r.kind, r.protocol) for r in rows] == [("image", "rest"), ("image", "grpc"),
@@ -99,6 +100,7 @@ def test_plan_says_which_protocol_needs_fewer_replicas(tmp_path):
             f"{by_format['row'].replicas}.") in plan.recommendation
 
 
+@pytest.mark.slow
 def test_report_has_a_rest_vs_grpc_section(both_protocols, tmp_path, capsys):
     from tfsbench.bench.results import save_result
 

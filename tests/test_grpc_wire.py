@@ -50,6 +50,7 @@ def _assert_same(generated: np.ndarray, decoded: np.ndarray) -> None:
     ],
     ids=lambda s: f"{s.kind}-{s.numeric_dtype}" if isinstance(s, PayloadSpec) else str(s),
 )
+@pytest.mark.slow
 def test_requests_decode_with_official_protos(official, spec, form):
     tf, predict_pb2, _, _ = official
     inputs = make_generator(spec, None).batch(spec.batch_size, np.random.default_rng(7))

@@ -130,6 +130,7 @@ def _locust(args: list[str], tmp_path: Path, name: str) -> tuple[int, str]:
     return code, log.read_text()
 
 
+@pytest.mark.slow
 def test_locust_users_send_the_header_and_never_record_it(cors_url: str, tmp_path: Path) -> None:
     with auth_proxy(cors_url) as url:
         base = ["--headless", "-H", url, "--model", "numeric", "--kind", "numeric", "-u", "2", "-r", "10",

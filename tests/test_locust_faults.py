@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from helpers import kill_group
 from tfsbench.bench.results import load_result
 
@@ -70,6 +71,7 @@ def _check_accounting(prefix: Path, result, users: int) -> dict:
     return side
 
 
+@pytest.mark.slow
 def test_all_faults_together_are_classified_and_accounted(tfs_server, tmp_path):
     url = tfs_server(
         faults="status=503:10%,status=429:5%,reset=5%,truncate=5%,nonjson=5%,delay=800ms:4%,seed=7"
@@ -108,6 +110,7 @@ def test_all_faults_together_are_classified_and_accounted(tfs_server, tmp_path):
     assert all(row["Error"].split(":")[0] in errors for row in failures_csv), failures_csv
 
 
+@pytest.mark.slow
 def test_stalls_and_trickled_bodies_hit_the_whole_request_timeout(tfs_server, tmp_path):
     url = tfs_server(faults="stall=1s/2s,trickle=1s:20%,seed=3")
     prefix = tmp_path / "stall"
@@ -134,6 +137,7 @@ def test_stalls_and_trickled_bodies_hit_the_whole_request_timeout(tfs_server, tm
     assert result.summary.ok > 0
 
 
+@pytest.mark.slow
 def test_target_killed_and_restarted_mid_run(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -198,6 +202,7 @@ def test_target_killed_and_restarted_mid_run(tmp_path):
     assert any(ok > 0 for ok in ok_per_s[gap[-1] + 1:]), points  # the run continued after the restart
 
 
+@pytest.mark.slow
 def test_sigterm_mid_run_keeps_results_marked_partial(tfs_url, tmp_path):
     prefix = tmp_path / "term"
     proc = _popen(

@@ -59,6 +59,7 @@ def _accounting(log: str) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in re.findall(r"this process sent (\d+) requests and recorded (\d+)", log)]
 
 
+@pytest.mark.slow
 def test_headless_run_writes_payload_csv_sidecar_and_exports(tfs_url, tmp_path):
     prefix = tmp_path / "run"
     code, log = run_locust(
@@ -98,6 +99,7 @@ def test_headless_run_writes_payload_csv_sidecar_and_exports(tfs_url, tmp_path):
     assert direct.summary.requests == result.summary.requests
 
 
+@pytest.mark.slow
 def test_headless_gates_set_exit_code_and_say_which_bound_failed(tfs_url, tmp_path):
     code, log = run_locust(
         ["--headless", "-H", tfs_url, "--model", "text", "--kind", "text", "-u", "2", "-r", "10", "-t", "2s",
@@ -119,6 +121,7 @@ def test_headless_gates_set_exit_code_and_say_which_bound_failed(tfs_url, tmp_pa
         (["-H", "http://127.0.0.1:{dead}"], "--host: cannot reach"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_stops_before_the_run_with_one_line(tfs_url, tmp_path, extra, message):
     extra = [a.format(dead=free_port()) for a in extra]
     code, log = run_locust(
@@ -130,6 +133,7 @@ def test_bad_input_stops_before_the_run_with_one_line(tfs_url, tmp_path, extra, 
     assert "All users spawned" not in log
 
 
+@pytest.mark.slow
 def test_processes_two_and_the_payload_tab_aggregates_workers(tfs_url, tmp_path):
     """--processes 2 (a master and two forked workers), with the web UI started automatically so the
     Payload tab's data (`extended_stats` of /stats/requests) can be read during the run."""
@@ -182,6 +186,7 @@ def test_processes_two_and_the_payload_tab_aggregates_workers(tfs_url, tmp_path)
     assert side["requests"] == workers_recorded == side["payload"]["totals"]["image b=2 row"]["requests"]
 
 
+@pytest.mark.slow
 def test_master_with_two_workers_aggregates_payload_metrics(tfs_url, tmp_path):
     port = free_port()
     prefix = tmp_path / "dist"
@@ -217,6 +222,7 @@ def test_master_with_two_workers_aggregates_payload_metrics(tfs_url, tmp_path):
 SHAPES = [sys.executable, "-m", "locust", "-f", f"{LOCUSTFILE},{ROOT / 'locustfiles' / 'shapes.py'}"]
 
 
+@pytest.mark.slow
 def test_step_shape_ramps_and_ends_by_itself(tfs_url, tmp_path):
     proc = _start(
         SHAPES + ["--headless", "-H", tfs_url, "--model", "numeric", "--shape", "step", "--shape-users", "1",
@@ -232,6 +238,7 @@ def test_step_shape_ramps_and_ends_by_itself(tfs_url, tmp_path):
     assert "Shape test updating to 2 users" in log and "Shape test completed" in log
 
 
+@pytest.mark.slow
 def test_knee_shape_stops_at_the_first_step_over_the_bound(tfs_url, tmp_path):
     proc = _start(
         SHAPES + ["--headless", "-H", tfs_url, "--model", "numeric", "--shape", "knee", "--shape-users", "1",

@@ -253,6 +253,7 @@ def _cli(*args: str):
         (("--json", "{tmp}/run_stats.csv", "--out", "{tmp}/o.json"), "not JSON"),
     ],
 )
+@pytest.mark.slow
 def test_locust_export_cli_bad_input_is_one_line_exit_2(tmp_path, args, needle):
     (tmp_path / "run_stats.csv").write_text(STATS_CSV)
     (tmp_path / "bad_stats.csv").write_text(STATS_CSV)
@@ -264,6 +265,7 @@ def test_locust_export_cli_bad_input_is_one_line_exit_2(tmp_path, args, needle):
     assert not (tmp_path / "o.json").exists()
 
 
+@pytest.mark.slow
 def test_locust_export_cli_writes_a_loadable_result(tmp_path):
     (tmp_path / "run_stats.csv").write_text(STATS_CSV)
     (tmp_path / "run_failures.csv").write_text(FAILURES_CSV)

@@ -71,6 +71,7 @@ def locust_web(tfs_url, tmp_path):
         log.close()
 
 
+@pytest.mark.slow
 def test_swarm_form_cannot_move_output_files_or_come_from_elsewhere(locust_web, tfs_url):
     base, proc, good, tmp_path = locust_web
     form = {"user_count": "1", "spawn_rate": "5", "host": tfs_url, "model": "numeric"}

@@ -118,6 +118,7 @@ def test_run_out_refuses_an_existing_file_unless_force(tmp_path):
     assert out.read_text() == "precious"  # nothing measured, nothing written
 
 
+@pytest.mark.slow
 def test_second_report_into_the_same_folder_removes_only_the_first_reports_files(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     shutil.copy(FIXTURES / "run-v1.json", a)
@@ -135,6 +136,7 @@ def test_second_report_into_the_same_folder_removes_only_the_first_reports_files
     assert (out / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_a_tampered_file_list_cannot_delete_outside_the_folder(tmp_path):
     out = tmp_path / "report"
     out.mkdir()

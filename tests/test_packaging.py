@@ -33,6 +33,7 @@ def wheel_names(tmp_path_factory) -> list[str]:
         return zf.namelist()
 
 
+@pytest.mark.slow
 def test_only_top_level_package_is_tfsbench(wheel_names):
     tops = {name.split("/", 1)[0] for name in wheel_names if not name.split("/", 1)[0].endswith(".dist-info")}
     assert tops == {"tfsbench"}

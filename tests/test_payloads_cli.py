@@ -52,6 +52,7 @@ def single_meta(tmp_path: Path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_numeric_body_to_stdout_is_exactly_one_request():
     result = tfsbench("--kind", "numeric", "--batch-size", "3", "--format", "columnar", "--seed", "4")
     assert result.returncode == 0, result.stderr
@@ -61,6 +62,7 @@ def test_numeric_body_to_stdout_is_exactly_one_request():
     assert again.stdout == result.stdout
 
 
+@pytest.mark.slow
 def test_image_body_to_file_with_summary(tmp_path: Path):
     out = tmp_path / "body.json"
     result = tfsbench("--kind", "image", "--batch-size", "2", "--image-size", "64x32", "--image-format", "png",
@@ -74,6 +76,7 @@ def test_image_body_to_file_with_summary(tmp_path: Path):
         assert img.size == (64, 32) and img.format == "PNG"
 
 
+@pytest.mark.slow
 def test_gzip_body(tmp_path: Path):
     import gzip
 
@@ -82,6 +85,7 @@ def test_gzip_body(tmp_path: Path):
     assert len(json.loads(gzip.decompress(out.read_bytes()))["instances"]) == 4
 
 
+@pytest.mark.slow
 def test_auto_from_metadata_file_with_shape_override(tmp_path: Path):
     path = tmp_path / "multi.json"
     path.write_text(json.dumps(MULTI))
@@ -97,6 +101,7 @@ def test_auto_from_metadata_file_with_shape_override(tmp_path: Path):
     assert "note:" in result.stderr.decode()
 
 
+@pytest.mark.slow
 def test_auto_from_url_of_embedded_server(tfs_url: str):
     result = tfsbench("--kind", "auto", "--url", tfs_url, "--model", "image", "--batch-size", "2",
                       "--image-size", "16x16")
@@ -221,6 +226,7 @@ def test_readme_python_example_runs():
     assert namespace["pool"].batch_size == 8 and len(namespace["pool"].bodies) == 64
 
 
+@pytest.mark.slow
 def test_readme_offline_commands_run(tmp_path: Path):
     commands = [ln.strip() for ln in _readme_section().splitlines() if ln.strip().startswith("tfsbench payload")]
     offline = [c for c in commands if "--url" not in c and "--metadata" not in c]

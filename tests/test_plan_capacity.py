@@ -108,6 +108,7 @@ def test_bad_plan_arguments_raise_input_error(sources, kwargs, message) -> None:
         make_plan(sources, parse_slo("p99<=20ms"), **kwargs)
 
 
+@pytest.mark.slow
 def test_plan_cli_prints_table_and_writes_plan_json_and_report(synth, tmp_path) -> None:  # noqa: F811
     out = tmp_path / "plan"
     proc = run_cli("plan", synth["sweep"], synth["search"], "--slo", "p99<=20ms", "--target-ips", "6000",

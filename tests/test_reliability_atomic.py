@@ -32,6 +32,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Pat
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
 
 
+@pytest.mark.slow
 def test_readers_never_see_half_a_file(tmp_path: Path) -> None:
     path = tmp_path / "manifest.json"
     docs = [{"version": i, "runs": [f"run-{j}.json" for j in range(2000)]} for i in range(2)]
@@ -55,6 +56,7 @@ def test_readers_never_see_half_a_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
 
 
+@pytest.mark.slow
 def test_killing_a_run_mid_measurement_leaves_no_result_at_all(tfs_url: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()

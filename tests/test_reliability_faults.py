@@ -153,6 +153,7 @@ CASES = [(spec, mode, _engine_for(i, mode)) for i, spec in enumerate(FAULTS) for
 
 
 @pytest.mark.parametrize(("spec", "mode", "engine"), CASES, ids=[f"{s.split('=')[0]}-{m}-{e}" for s, m, e in CASES])
+@pytest.mark.slow
 def test_each_fault_alone(tfs_server: Callable[..., str], meters: list[InflightMeter], spec: str, mode: str,
                           engine: str) -> None:
     url = tfs_server(faults=spec)
@@ -172,6 +173,7 @@ def test_each_fault_alone(tfs_server: Callable[..., str], meters: list[InflightM
 
 @pytest.mark.parametrize("mode", ["closed", "open"])
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_all_faults_together(tfs_server: Callable[..., str], meters: list[InflightMeter], engine: str,
                              mode: str) -> None:
     url = tfs_server(faults=ALL_FAULTS)
@@ -185,6 +187,7 @@ def test_all_faults_together(tfs_server: Callable[..., str], meters: list[Inflig
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_delays_longer_than_the_timeout_are_timeouts(tfs_server: Callable[..., str], meters: list[InflightMeter],
                                                      engine: str) -> None:
     """A third of the answers come 1.5 s late; with --timeout 0.25 s none of them is waited for."""
@@ -198,6 +201,7 @@ def test_delays_longer_than_the_timeout_are_timeouts(tfs_server: Callable[..., s
     assert s.ok > 0
 
 
+@pytest.mark.slow
 def test_a_stall_longer_than_the_timeout_is_timeouts_and_the_schedule_goes_on(
         tfs_server: Callable[..., str], meters: list[InflightMeter]) -> None:
     """The whole server stops for 1.2 s of every 1.5 s; open loop at 40/s with --timeout 0.3 s: the
@@ -212,6 +216,7 @@ def test_a_stall_longer_than_the_timeout_is_timeouts_and_the_schedule_goes_on(
     assert s.latency_ms.max < 1200.0  # nothing that succeeded waited through a whole stall
 
 
+@pytest.mark.slow
 def test_a_stall_with_a_small_in_flight_cap_refuses_and_counts(tfs_server: Callable[..., str],
                                                                meters: list[InflightMeter]) -> None:
     """Open loop with --max-inflight 4 against a server that stalls 600 ms of every second: due
@@ -225,6 +230,7 @@ def test_a_stall_with_a_small_in_flight_cap_refuses_and_counts(tfs_server: Calla
     assert any("refused" in w for w in result.warnings)
 
 
+@pytest.mark.slow
 def test_two_engine_processes_under_all_faults_merge_exactly(tfs_server: Callable[..., str]) -> None:
     url = tfs_server(faults=ALL_FAULTS)
     config = _config(url, "fast", "open", duration_s=1.5, rate_rps=100.0, processes=2)
@@ -235,6 +241,7 @@ def test_two_engine_processes_under_all_faults_merge_exactly(tfs_server: Callabl
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_stopping_while_every_request_hangs_cancels_them_after_the_grace(
         tfs_server: Callable[..., str], engine: str) -> None:
     """Ctrl-C (the stop event) while the server holds every request for 20 s: the run stops sending,

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from helpers import kill_group
 from tfsbench.bench.results import load_result
 
@@ -29,6 +30,7 @@ def _env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
 
 
+@pytest.mark.slow
 def test_locust_users_under_stalls_500s_and_trickles(tfs_server: Callable[..., str], tmp_path: Path) -> None:
     url = tfs_server(faults="status=500:10%,trickle=30ms:10%,stall=700ms/1s,seed=5")
     prefix = tmp_path / "run"

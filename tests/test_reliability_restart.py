@@ -68,6 +68,7 @@ def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> Non
 
 
 @pytest.mark.parametrize("engine", ["fast", "aiohttp"])
+@pytest.mark.slow
 def test_target_killed_and_restarted_mid_run(engine: str) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -41,6 +41,7 @@ def test_summary_is_the_student_t_interval_across_repeats() -> None:
     assert "2 of 3 stable" in summarize([unstable, *runs[1:]]).lines()[0]
 
 
+@pytest.mark.slow
 def test_run_cli_repeat_writes_each_repeat_and_the_interval(tfs_url: str, tmp_path: Path) -> None:
     out = tmp_path / "run.json"
     proc = subprocess.run([sys.executable, "-m", "tfsbench", "run", "--url", tfs_url, "--model", "numeric",

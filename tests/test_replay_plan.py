@@ -22,6 +22,7 @@ def _steps(rates_per_window: list[float], window_s: float = 100.0):
     return make_trace(times, duration_s=window_s * len(rates_per_window))
 
 
+@pytest.mark.slow
 def test_replicas_follow_the_stated_formula_on_a_diurnal_trace():
     trace = synthesize(SynthSpec(profile="diurnal", peak_rps=40.0, duration_s=86400.0, seed=11))
     capacity, headroom = 7.3, 0.25
@@ -86,6 +87,7 @@ def test_figure_draws(tmp_path):
     assert data[:4] == b"\x89PNG" and len(data) > 10_000
 
 
+@pytest.mark.slow
 def test_plan_traffic_command(tmp_path):
     import json
     import subprocess

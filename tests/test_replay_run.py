@@ -29,6 +29,8 @@ def _trace(seconds: float = 20.0, rate: float = 20.0, seed: int = 3, **kw):
     return synthesize(spec)
 
 
+@pytest.mark.slow
+@pytest.mark.serial
 def test_replay_sends_every_request_at_its_time_with_window_counts_equal(tfs_url):
     trace = _trace(60.0, 15.0, bursts=Bursts(1, 4.0, 10.0), models=(("numeric", 3.0), ("text", 1.0)),
                    batch_sizes=((1, 1.0), (4, 1.0)))
@@ -51,6 +53,7 @@ def test_replay_sends_every_request_at_its_time_with_window_counts_equal(tfs_url
     assert r.config.arrival == "trace"
 
 
+@pytest.mark.slow
 def test_result_round_trips_and_old_files_have_no_windows(tfs_url, tmp_path):
     trace = _trace(4.0, 10.0)
     run = run_replay(trace, ReplayOptions(url=tfs_url, speed=4.0, window_s=1.0))
@@ -70,6 +73,7 @@ def test_result_round_trips_and_old_files_have_no_windows(tfs_url, tmp_path):
         RunResult.from_dict(doc)
 
 
+@pytest.mark.slow
 def test_errors_are_counted_per_window(tfs_server):
     url = tfs_server(faults="status=503:0.5,seed=2")
     trace = _trace(10.0, 20.0)
@@ -118,6 +122,7 @@ def test_windows_of_counts_refused_and_unsent():
     assert w[0].p50_ms == pytest.approx(10.0)
 
 
+@pytest.mark.slow
 def test_replay_command_writes_run_and_figure(tfs_url, tmp_path):
     trace_path = tmp_path / "t.jsonl"
     write_trace(_trace(6.0, 10.0), trace_path)
@@ -144,6 +149,7 @@ def test_committed_replay_result_loads_with_its_windows():
     assert run.config.extra["replay"]["speed"] == 10
 
 
+@pytest.mark.slow
 def test_report_shows_the_replay_with_slo_breaking_windows(tmp_path):
     from pathlib import Path
 
@@ -159,6 +165,7 @@ def test_report_shows_the_replay_with_slo_breaking_windows(tmp_path):
     assert (tmp_path / "r" / "replay_1.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_aiohttp_engine_replays_too(tfs_url):
     """The engine without `submit` (a task per request) keeps the same schedule and windows."""
     trace = _trace(6.0, 10.0, models=(("numeric", 1.0), ("text", 1.0)))

@@ -14,6 +14,7 @@ from reports_fixtures import (
 )
 
 
+@pytest.mark.slow
 def test_report_writes_everything(synth, tmp_path) -> None:  # noqa: F811
     out = tmp_path / "rep"
     proc = run_cli("report", synth["sweep"], synth["after"], "--out", out, "--slo", "p99<=20ms",

@@ -114,6 +114,7 @@ def test_runs_without_histogram_or_timeseries_do_not_break_figures(synth) -> Non
     assert isinstance(figures.latency_vs_load(locust), Figure)
 
 
+@pytest.mark.slow
 def test_figures_render_to_png(runs) -> None:
     png = style.png_bytes(figures.latency_vs_load(runs))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

@@ -28,6 +28,7 @@ def _in_process(*args: str) -> CliOutcome:
     return cli("run", *args)
 
 
+@pytest.mark.slow
 def test_a_run_writes_a_result_and_prints_a_summary(tfs_url: str, tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     proc = _cli("--url", tfs_url, "--model", "text", "--kind", "text", "--batch-size", "2", "--rate", "100",
@@ -123,6 +124,7 @@ def _start_and_wait_for_load(args: list[str], new_session: bool = False,
 
 
 @pytest.mark.parametrize(("sig", "processes"), [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 2)])
+@pytest.mark.slow
 def test_interrupt_writes_a_partial_result_and_exits_130(tfs_url: str, tmp_path: Path, sig: int,
                                                           processes: int) -> None:
     out = tmp_path / "partial.json"
@@ -151,6 +153,7 @@ def test_interrupt_writes_a_partial_result_and_exits_130(tfs_url: str, tmp_path:
     assert "PARTIAL" in stdout
 
 
+@pytest.mark.slow
 def test_second_interrupt_exits_at_once(tfs_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     url = tfs_server(faults="delay=3s:1.0")  # every request takes 3 s: the grace period is still running
     out = tmp_path / "never.json"
@@ -178,6 +181,7 @@ def test_second_interrupt_exits_at_once(tfs_server, tmp_path: Path) -> None:  # 
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_kind_auto_by_request_count_in_two_processes(tfs_url: str, tmp_path: Path) -> None:
     out = tmp_path / "auto.json"
     proc = _cli("--url", tfs_url, "--model", "image", "--version", "2", "--kind", "auto", "--batch-size", "2",

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from tfsbench.reports.run_summary import server_lines
 
 from tests.test_check_gates import make_run
@@ -16,6 +17,7 @@ GAP_RE = re.compile(r"client - server p50 (-?[\d.]+) ms, p99 (-?[\d.]+) ms: JSON
 OK_RE = re.compile(r"ok ([\d,]+), errors")
 
 
+@pytest.mark.slow
 def test_tfsbench_run_prints_server_latency_and_the_gap(tfs_url: str, tmp_path) -> None:
     out = tmp_path / "run.json"
     r = subprocess.run(

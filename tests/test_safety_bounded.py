@@ -82,6 +82,7 @@ def _tfsbench(*args: str) -> CliOutcome:
     return run_in_process(*args, env={"COLUMNS": "200"})
 
 
+@pytest.mark.slow
 def test_run_sweep_and_search_state_target_and_load_first(tfs_url: str, tmp_path: Path) -> None:
     run = _tfsbench("run", "--url", tfs_url, "--model", "numeric", "--concurrency", "2", "--requests", "20",
                     "--warmup", "0", "--quiet", "--out", str(tmp_path / "r.json"))

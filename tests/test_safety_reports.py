@@ -16,6 +16,7 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 from tfsbench.bench.results import save_result
 from tfsbench.reports.synthetic import make_run
 
@@ -67,6 +68,7 @@ def _tags(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
     return parser.tags
 
 
+@pytest.mark.slow
 def test_every_string_is_escaped_in_html_and_markdown(tmp_path: Path) -> None:
     hostile = tmp_path / f"{xss(FIELDS.index('file_name'))}.json"
     save_result(_hostile_run(), hostile)

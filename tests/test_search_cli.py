@@ -18,6 +18,7 @@ def tfsbench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
                           timeout=timeout, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_search_probes_up_to_hi_and_reports(tfs_url: str, tmp_path: Path) -> None:
     out = tmp_path / "search"
     # A generous SLO, so every probe passes: the search doubles from --lo and stops at --hi.
@@ -37,6 +38,7 @@ def test_search_probes_up_to_hi_and_reports(tfs_url: str, tmp_path: Path) -> Non
     assert "best rate meeting p99<=2000ms: 160 req/s" in proc.stdout
 
 
+@pytest.mark.slow
 def test_search_with_closed_loop_estimate(tfs_url: str, tmp_path: Path) -> None:
     out = tmp_path / "search"
     proc = tfsbench("search", "--slo", "p99<=2s", "--url", tfs_url, "--model", "numeric", "--kind", "numeric",
@@ -73,6 +75,7 @@ def test_search_bad_input_exit_2(tmp_path: Path, args, message) -> None:
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_search_without_an_answer_exits_1(tfs_url: str, tmp_path: Path) -> None:
     """No rate meets the SLO: the search's question has no answer, which a CI job must see."""
     out = tmp_path / "out"

@@ -108,6 +108,7 @@ def test_md1_theory_is_rho_056() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_search_finds_the_md1_rate_within_10_percent(single_server_queue: str, tmp_path: Path) -> None:
     theory = md1_rate_for_p99(SERVICE_S, 5 * SERVICE_S)
     base = RunConfig(url=single_server_queue, model="m", kind="constant", batch_size=1, format="row", mode="open",

@@ -79,6 +79,7 @@ def test_nginx_config_stays_in_its_directory(tmp_path: Path) -> None:
             assert str(tmp_path) in line
 
 
+@pytest.mark.slow
 def test_selfbench_command_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "selfbench.json"
     proc = subprocess.run([sys.executable, "-m", "tfsbench", "selfbench", "--duration", "1s", "--connections", "8", "--rounds", "1",

@@ -47,6 +47,7 @@ def test_batched_results_equal_unbatched_ones(tfs_server, tfs_url):
     assert 1 <= runs < 8
 
 
+@pytest.mark.slow
 def test_full_queue_answers_503_unavailable(tfs_server):
     url = tfs_server(
         batching="max_batch_size=1,batch_timeout_micros=0,num_batch_threads=1,max_enqueued_batches=1",
@@ -86,6 +87,7 @@ def test_service_time_adds_latency(tfs_server):
     assert time.perf_counter() - start >= 0.24
 
 
+@pytest.mark.serial
 def test_service_time_does_not_block_other_requests(tfs_server):
     url = tfs_server(service_time="500ms")
     start = time.perf_counter()
@@ -135,6 +137,7 @@ def test_make_options_parses_friendly_values_and_rejects_unknown_keys():
         make_options(max_body_bytes=0)
 
 
+@pytest.mark.serial
 def test_num_threads_serialises_model_runs(tfs_server):
     url = tfs_server(service_time="300ms", num_threads=1)
     start = time.perf_counter()

@@ -143,6 +143,7 @@ def test_serving_demo_models_never_imports_tensorflow():
     assert result.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 def test_restart_on_the_same_port():
     from urllib.parse import urlsplit
 

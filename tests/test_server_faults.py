@@ -144,6 +144,7 @@ def test_exponential_delays_are_drawn_per_request():
     assert 0.018 < sum(draws) / len(draws) < 0.022
 
 
+@pytest.mark.slow
 def test_stall_pauses_the_whole_server(tfs_server):
     url = tfs_server(faults="stall=600ms/1s")
     latencies = []

@@ -358,6 +358,8 @@ def _latencies_ms(conn: http.client.HTTPConnection, n: int) -> list[float]:
     return out
 
 
+@pytest.mark.slow
+@pytest.mark.serial
 def test_service_time_is_accurate_to_a_tenth_of_a_millisecond(tfs_server: Callable[..., str]) -> None:
     """p50 of (5.4ms - 5ms) = 0.4 +- 0.15 ms at concurrency 1 (the loop's timer alone gave 0.2 or 1.1 ms).
 
@@ -389,6 +391,7 @@ def test_service_time_is_accurate_to_a_tenth_of_a_millisecond(tfs_server: Callab
 # ---- the flags --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_serve_flags_reach_the_server() -> None:
     from tfsbench.server.testing import serve_process
 

@@ -70,6 +70,7 @@ def test_figure_renders_a_png(tmp_path: Path) -> None:
     (out / "server_view.png").write_bytes(fig.png)
 
 
+@pytest.mark.slow
 def test_report_builder_includes_the_section(tmp_path: Path) -> None:
     from tfsbench.reports.build import build_context
     from tfsbench.reports.dataset import load_sources

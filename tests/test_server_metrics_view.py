@@ -203,6 +203,7 @@ def test_window_off_and_never_started_leave_the_result_alone() -> None:
     assert never.attach(run).server is None
 
 
+@pytest.mark.slow
 def test_tfsbench_run_records_the_server_view(tfs_server: Callable[..., str], tmp_path) -> None:
     import subprocess
     import sys

@@ -58,6 +58,7 @@ def predict(url: str, path: str, body: dict) -> tuple[int, dict]:
 
 
 @pytest.mark.parametrize("model", ["numeric", "text"])
+@pytest.mark.slow
 def test_savedmodel_matches_numpy_backend(exported, tfs_url, model):
     from tfsbench.server.savedmodel import savedmodel_registry
     from tfsbench.server.testing import serve_in_thread
@@ -120,6 +121,7 @@ def test_savedmodel_errors_follow_the_codec(exported):
         assert (status, doc) == (404, {"error": "Servable not found for request: Specific(numeric, 3)"})
 
 
+@pytest.mark.slow
 def test_cli_serves_a_savedmodel(exported):
     from tfsbench.server.testing import serve_subprocess
 

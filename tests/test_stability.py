@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from tfsbench.bench.measure import hist
 from tfsbench.bench.measure.engine import OK_EMPTY
 from tfsbench.bench.measure.recorder import Recorder
@@ -44,6 +45,7 @@ def test_a_steady_server_with_sampling_noise_is_stable() -> None:
     assert _stable_fraction(12, 1.0) >= 0.9
 
 
+@pytest.mark.slow
 def test_a_planted_change_of_speed_is_unstable() -> None:
     """30% slower from the middle of the run on: caught in most 6 s runs and every 12 s one."""
     assert _stable_fraction(6, 1.3) <= 0.3
@@ -97,6 +99,7 @@ def test_recorder_moves_the_measured_start_and_renumbers_warmup() -> None:
     assert [s for s, _ in secs[2:]] == [0, 1] and sum(n for _, n in secs[2:]) == 200
 
 
+@pytest.mark.slow
 def test_run_until_stable_measures_until_it_has_the_samples(tfs_url: str) -> None:
     """200 req/s open loop: 1000 samples for the p99 take 5 s, so the run keeps measuring past its
     first windows (a fixed 3 s run would stop with 'too few samples'), and warm-up ends when
@@ -117,6 +120,7 @@ def test_run_until_stable_measures_until_it_has_the_samples(tfs_url: str) -> Non
         assert s.measured_s >= 15.0 - 0.01 and "without the stability rule holding" in s.measure_note
 
 
+@pytest.mark.slow
 def test_fixed_duration_stays_fixed(tfs_url: str) -> None:
     from tfsbench.bench.measure.runner import run_benchmark
 
@@ -143,6 +147,7 @@ def test_a_busy_machine_is_named_when_a_run_is_unstable() -> None:
     assert _busy_machine({}) == ""
 
 
+@pytest.mark.slow
 def test_the_server_view_follows_a_warmup_that_ended_early(tfs_url: str) -> None:
     """The server's metrics are scraped around the measured window as decided, not the warm-up's bound."""
     from tfsbench.bench.measure.runner import run_benchmark

@@ -59,6 +59,7 @@ def stop_proc(proc: subprocess.Popen[str]) -> None:
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_sweep_runs_the_grid_and_resumes(tfs_url: str, tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     first = tfsbench(*grid_args(tfs_url, out))
@@ -82,6 +83,7 @@ def test_sweep_runs_the_grid_and_resumes(tfs_url: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.slow
 def test_interrupt_keeps_finished_runs_and_resume_finishes(tfs_url: str, tmp_path: Path, signum: int) -> None:
     out = tmp_path / "sweep"
     proc = start(*grid_args(tfs_url, out, duration="1.5s"))
@@ -114,6 +116,7 @@ def test_interrupt_keeps_finished_runs_and_resume_finishes(tfs_url: str, tmp_pat
     assert len(load_results([str(out)])) == 4 and not any(r.partial for r in load_results([str(out)]))
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_finished_runs_readable_and_resumable(tfs_url: str, tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     proc = start(*grid_args(tfs_url, out))
@@ -210,6 +213,7 @@ thresholds = ["error_rate<1%"]
 """
 
 
+@pytest.mark.slow
 def test_config_file_sweep(tfs_url: str, tmp_path: Path) -> None:
     out = tmp_path / "from-config"
     cfg = tmp_path / "sweep.toml"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
 from tfsbench.bench.orchestrate.grid import SweepPlan
 from tfsbench.bench.orchestrate.saturation import saturated
 from tfsbench.bench.orchestrate.sweep import run_sweep
@@ -36,6 +37,7 @@ def test_rule_fires_only_when_throughput_is_flat_and_latency_climbs():
     assert saturated(knee[:-1] + [partial]) is None
 
 
+@pytest.mark.slow
 def test_sweep_skips_load_levels_past_saturation(tfs_server, tmp_path):
     # one request at a time, 20 ms each: ~50 req/s whatever the concurrency, and queueing grows with it
     url = tfs_server(num_threads=1, service_time="20ms")

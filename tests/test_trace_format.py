@@ -71,6 +71,7 @@ def test_missing_file_is_an_input_error(tmp_path):
         read_trace(tmp_path / "absent.jsonl")
 
 
+@pytest.mark.slow
 def test_synth_is_seeded_and_follows_the_diurnal_profile():
     spec = SynthSpec(profile="diurnal", peak_rps=20.0, duration_s=86400.0, trough=0.25, seed=7)
     a, b = synthesize(spec), synthesize(spec)
