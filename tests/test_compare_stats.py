@@ -63,7 +63,6 @@ def test_exact_order_statistic_bootstrap_matches_resampling_requests() -> None:
         np.percentile(slow, 97.5) - np.percentile(slow, 2.5), rel=0.35)
 
 
-@pytest.mark.slow
 def test_sweeps_are_matched_by_configuration_and_load(synth) -> None:  # noqa: F811
     a = all_runs(load_sources([str(synth["sweep"])]))
     b = all_runs(load_sources([str(synth["after"])]))

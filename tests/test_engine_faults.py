@@ -158,6 +158,7 @@ def test_a_one_second_stall_shows_in_open_loop_percentiles_but_hides_in_closed_l
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.serial
+@pytest.mark.slow
 def test_timeouts_are_counted_per_request(engine: str) -> None:
     async def handler(request: web.Request) -> web.Response:
         await request.read()

@@ -48,6 +48,7 @@ def test_rows_pair_protocols_and_show_the_byte_difference(both_protocols, tmp_pa
     assert (tmp_path / "protocols.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_unpaired_runs_are_left_out(both_protocols):
     only_rest = [r for r in both_protocols if r.config.protocol == "rest"]
     assert protocol_rows(only_rest) == []
@@ -59,6 +60,7 @@ def test_size_table_markdown():
     assert "| image | 8 | 3,000 | 3,050 | 4,100 | 3,100 | 1.34x |" in text
 
 
+@pytest.mark.slow
 def test_compare_pairs_rest_with_grpc(both_protocols, tmp_path, capsys):
     from tfsbench.bench.results import save_result
 

@@ -15,7 +15,7 @@ from tfsbench.payloads.grpc_codec import (
 from tfsbench.payloads.spec import PayloadSpec
 from tfsbench.payloads.tfs_proto import messages
 
-pytestmark = pytest.mark.tf
+pytestmark = [pytest.mark.tf, pytest.mark.slow]  # imports TensorFlow's protos: seconds
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,6 @@ def _assert_same(generated: np.ndarray, decoded: np.ndarray) -> None:
     ],
     ids=lambda s: f"{s.kind}-{s.numeric_dtype}" if isinstance(s, PayloadSpec) else str(s),
 )
-@pytest.mark.slow
 def test_requests_decode_with_official_protos(official, spec, form):
     tf, predict_pb2, _, _ = official
     inputs = make_generator(spec, None).batch(spec.batch_size, np.random.default_rng(7))

@@ -101,6 +101,7 @@ def test_only_the_cli_imports_the_cli(package: str) -> None:
 
 
 @pytest.mark.parametrize("library", sorted(RESTRICTED))
+@pytest.mark.slow
 def test_heavy_or_patching_libraries_stay_in_their_package(library: str) -> None:
     allowed = RESTRICTED[library]
     bad = []

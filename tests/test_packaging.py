@@ -39,6 +39,7 @@ def test_only_top_level_package_is_tfsbench(wheel_names):
     assert tops == {"tfsbench"}
 
 
+@pytest.mark.slow
 def test_every_source_package_is_in_the_wheel(wheel_names):
     """A subfolder added with an __init__.py but forgotten in pyproject's package list fails here."""
     wheel = set(wheel_names)

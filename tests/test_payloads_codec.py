@@ -401,6 +401,7 @@ JSON_VALUES = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(value=JSON_VALUES, key=st.sampled_from(["instances", "inputs", None]),
        sig=st.sampled_from([NUMERIC, IMAGE, TEXT, MULTI]))
+@pytest.mark.slow
 def test_any_json_decodes_or_raises_codec_error_only(value, key, sig):
     body = orjson.dumps(value if key is None else {key: value})
     try:

@@ -175,6 +175,7 @@ def test_aiohttp_engine_replays_too(tfs_url):
     assert np.nanmin(run.record.lag_s) >= 0.0
 
 
+@pytest.mark.slow
 def test_stopping_keeps_a_partial_result(tfs_url):
     import threading
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from reports_fixtures import synth  # noqa: F401
 from test_reports_html import report  # noqa: F401
 from tfsbench.bench.results import LatencySummary, RunConfig, RunResult, Summary
@@ -26,6 +27,7 @@ def test_how_sure_counts_stable_runs_and_names_a_busy_machine() -> None:
     assert how_sure([_run(False)]).startswith("None of the 1 runs was stable within its time bound")
 
 
+@pytest.mark.slow  # builds its own copy of test_reports_html's report (seconds)
 def test_the_html_report_opens_with_how_sure(report) -> None:  # noqa: F811 (test_reports_html's fixture)
     files, runs = report
     page = files.html.read_text(encoding="utf-8")

@@ -30,7 +30,6 @@ def report(synth, tmp_path_factory):  # noqa: F811
     return files, all_runs(sources)
 
 
-@pytest.mark.slow
 def test_html_is_self_contained(report) -> None:
     files, _ = report
     page = files.html.read_text(encoding="utf-8")

@@ -116,6 +116,7 @@ for run_time, shape in ((None, None), (5, None), (None, object)):
 """
 
 
+@pytest.mark.slow
 def test_headless_locust_is_bounded_and_announces() -> None:
     """Locust itself would run forever without -t; our locustfile gives headless runs a default
     (a subprocess: importing locust monkey-patches the interpreter)."""

@@ -97,6 +97,7 @@ def test_search_unknown_model_exit_2_before_load(tfs_url: str, tmp_path: Path) -
     assert not (out / "manifest.json").exists()
 
 
+@pytest.mark.slow
 def test_search_sigint_keeps_the_probe_and_exits_130(tfs_url: str, tmp_path: Path) -> None:
     import os
     import signal

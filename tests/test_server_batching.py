@@ -138,6 +138,7 @@ def test_make_options_parses_friendly_values_and_rejects_unknown_keys():
 
 
 @pytest.mark.serial
+@pytest.mark.slow
 def test_num_threads_serialises_model_runs(tfs_server):
     url = tfs_server(service_time="300ms", num_threads=1)
     start = time.perf_counter()

@@ -124,6 +124,7 @@ def test_status_faults_match_the_seeded_plan_and_metrics(tfs_server):
         assert http_request(url, "GET", "/v1/models/numeric/metadata")[0] == 200
 
 
+@pytest.mark.slow
 def test_delay_fault_delays_exactly_the_chosen_requests(tfs_server):
     spec = "delay=150ms:0.3,seed=5"
     url = tfs_server(faults=spec)
@@ -191,6 +192,7 @@ def test_trickle_sends_the_right_body_slowly(tfs_server, tfs_url):
     assert time.perf_counter() - start >= 0.35
 
 
+@pytest.mark.slow
 def test_all_faults_together_server_survives_and_every_request_is_classified(tfs_server):
     spec = "status=503:0.1,status=429:0.05,delay=exp:5ms:0.2,reset=0.05,truncate=0.05,nonjson=0.05,trickle=20ms:0.05,seed=9"
     url = tfs_server(faults=spec)

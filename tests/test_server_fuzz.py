@@ -104,6 +104,7 @@ json_value = st.recursive(
     raw=st.binary(max_size=64),
     mode=st.sampled_from(["doc", "truncate", "raw"]),
 )
+@pytest.mark.slow
 def test_fuzz_predict_never_5xx(tfs_url, model, doc, cut, raw, mode):
     if mode == "doc":
         body = json.dumps(doc).encode()

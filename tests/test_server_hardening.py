@@ -43,6 +43,7 @@ def _worst_case_body(instances: int) -> bytes:
     return gzip.compress(b'{"instances": [' + b",".join([row] * instances) + b"]}", 6)
 
 
+@pytest.mark.slow
 def test_status_p99_stays_low_while_a_worst_case_request_is_decoded(tfs_server: Callable[..., str]) -> None:
     url = tfs_server()
     host, port = _addr(url)

@@ -74,6 +74,7 @@ def test_savedmodel_matches_numpy_backend(exported, tfs_url, model):
                 np.testing.assert_allclose(np.array(got[key]), np.array(want[key]), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_savedmodel_metadata_equals_demo_signatures(exported, tfs_url):
     from tfsbench.server.savedmodel import savedmodel_registry
     from tfsbench.server.testing import http_request, serve_in_thread

@@ -38,6 +38,7 @@ def _stable_fraction(n_s: int, step: float, runs: int = 40) -> float:
     return stable / runs
 
 
+@pytest.mark.slow
 def test_a_steady_server_with_sampling_noise_is_stable() -> None:
     """Poisson counts and exponential latencies, nothing changing: perf_analyzer's point rule (and
     this project's before) called about half of these 6 s runs unstable by chance."""

@@ -137,6 +137,7 @@ def test_sigkill_leaves_finished_runs_readable_and_resumable(tfs_url: str, tmp_p
     assert manifest(out)["complete"] is True
 
 
+@pytest.mark.slow
 def test_second_sigint_exits_at_once(tfs_url: str, tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     proc = start(*grid_args(tfs_url, out, concurrency="1", duration="30s"))

@@ -35,6 +35,7 @@ def test_users_and_pacing_follow_the_window_rate():
     assert capped.tick(0.0).users == 50
 
 
+@pytest.mark.slow
 def test_headless_locust_follows_the_trace(tfs_url, tmp_path):
     import os
     import subprocess
