@@ -6,6 +6,7 @@ import json
 
 import orjson
 import pytest
+from helpers import cli
 from tfsbench.bench.measure import hist
 from tfsbench.bench.results import RunResult
 from tfsbench.locustfiles import config, export, gates, outcome
@@ -253,12 +254,11 @@ def _cli(*args: str):
         (("--json", "{tmp}/run_stats.csv", "--out", "{tmp}/o.json"), "not JSON"),
     ],
 )
-@pytest.mark.slow
 def test_locust_export_cli_bad_input_is_one_line_exit_2(tmp_path, args, needle):
     (tmp_path / "run_stats.csv").write_text(STATS_CSV)
     (tmp_path / "bad_stats.csv").write_text(STATS_CSV)
     (tmp_path / "bad_tfsbench.json").write_text("{")
-    proc = _cli(*(a.format(tmp=tmp_path) for a in args))
+    proc = cli("locust-export", *(a.format(tmp=tmp_path) for a in args))  # in-process (helpers.cli)
     assert proc.returncode == 2, proc.stderr
     assert needle in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import cli
 from tfsbench.bench.results import load_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +69,7 @@ def test_search_bad_input_exit_2(tmp_path: Path, args, message) -> None:
     out = tmp_path / "out"
     base = ["search", "--slo", "p99<=50ms", "--url", "http://127.0.0.1:9", "--model", "m", "--kind", "numeric",
             "--out", str(out)]
-    proc = tfsbench(*base, *args, timeout=60)
+    proc = cli(*base, *args)  # in-process (helpers.cli)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
@@ -89,8 +90,8 @@ def test_search_without_an_answer_exits_1(tfs_url: str, tmp_path: Path) -> None:
 
 def test_search_unknown_model_exit_2_before_load(tfs_url: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = tfsbench("search", "--slo", "p99<=50ms", "--url", tfs_url, "--model", "nope", "--kind", "numeric",
-                    "--out", str(out), timeout=60)
+    proc = cli("search", "--slo", "p99<=50ms", "--url", tfs_url, "--model", "nope", "--kind", "numeric",
+               "--out", str(out))
     assert proc.returncode == 2, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert "nope" in last and "Traceback" not in proc.stderr
