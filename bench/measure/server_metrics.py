@@ -406,8 +406,6 @@ class Window:
         self.enabled = setting not in ("off", "", None, False)
         if getattr(config, "protocol", "rest") == "grpc" and not re.match(r"^https?://", str(setting)):
             self.enabled = False  # a gRPC address has no metrics page: scrape only a full http(s) URL
-        if getattr(config, "protocol", "rest") == "grpc" and not re.match(r"^https?://", str(setting)):
-            self.enabled = False  # a gRPC address has no metrics page: scrape only a full http(s) URL
         self._start_at = start_at
         self._warmup_s = float(getattr(config, "warmup_s", 0.0) or 0.0)
         self._done = threading.Event()
