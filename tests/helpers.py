@@ -48,9 +48,9 @@ def free_port() -> int:
 
 
 def run_tfsbench(*args: object, timeout: float = 120.0, env: Mapping[str, str] | None = None,
-                 cwd: Path | str = ROOT, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """`python -m tfsbench ARGS` to completion; stdin is empty unless `input` is given."""
-    return subprocess.run([*TFSBENCH, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                 cwd: Path | str = ROOT, input: str | None = None, text: bool = True) -> subprocess.CompletedProcess[Any]:
+    """`python -m tfsbench ARGS` to completion; stdin is empty unless `input` is given; text=False: bytes."""
+    return subprocess.run([*TFSBENCH, *map(str, args)], cwd=cwd, capture_output=True, text=text, timeout=timeout,
                           input=input, stdin=None if input is not None else subprocess.DEVNULL,
                           env=None if env is None else dict(env))
 

@@ -6,7 +6,7 @@ import json
 
 import orjson
 import pytest
-from helpers import cli
+from helpers import cli, run_tfsbench
 from tfsbench.bench.measure import hist
 from tfsbench.bench.results import RunResult
 from tfsbench.locustfiles import config, export, gates, outcome
@@ -228,16 +228,7 @@ def test_export_bad_input(tmp_path):
 
 
 def _cli(*args: str):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-    return subprocess.run(
-        [sys.executable, "-m", "tfsbench", "locust-export", *args], cwd=root, capture_output=True, text=True,
-        timeout=60, env=dict(os.environ, PYTHONPATH=str(root)),
-    )
+    return run_tfsbench("locust-export", *args, timeout=60)
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,12 @@ import base64
 import io
 import json
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import cli
+from helpers import cli, run_tfsbench
 from PIL import Image
 from tfsbench.payloads.codec import decode_request
 from tfsbench.payloads.signature import parse_metadata
@@ -23,9 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def tfsbench(*args: str, timeout: float = 120, cwd: Path = ROOT) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "tfsbench", "payload", *args], cwd=cwd, capture_output=True, timeout=timeout
-    )
+    return run_tfsbench("payload", *args, timeout=timeout, cwd=cwd, text=False)
 
 
 def in_process(*args: str) -> subprocess.CompletedProcess[bytes]:

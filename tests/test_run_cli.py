@@ -12,15 +12,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import CliOutcome, cli, free_port
+from helpers import CliOutcome, cli, free_port, run_tfsbench
 from tfsbench.bench.results import load_result
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tfsbench", "run", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    return run_tfsbench("run", *args, timeout=timeout)
 
 
 def _in_process(*args: str) -> CliOutcome:

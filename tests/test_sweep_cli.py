@@ -13,15 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import cli
+from helpers import cli, run_tfsbench
 from tfsbench.bench.results import load_result, load_results
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def tfsbench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tfsbench", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+    return run_tfsbench(*args, timeout=timeout)
 
 
 def start(*args: str) -> subprocess.Popen[str]:
