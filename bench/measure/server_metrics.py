@@ -206,8 +206,20 @@ def metrics_url(base_url: str, path: str = DEFAULT_PATH) -> str:
     return base_url.rstrip("/") + "/" + path.lstrip("/")
 
 
+# A metrics page is tens of KB (TF Serving with many models: a few MB); a target that streams more is
+# misbehaving, and reading it whole would let it fill the client's memory mid-benchmark.
+MAX_METRICS_BYTES = 16 * 1024 * 1024
+
+
+def _too_large(url: str) -> Scrape:
+    return Scrape(url, time.perf_counter(), None,
+                  f"metrics page at {url} is larger than {MAX_METRICS_BYTES:,} bytes; not read")
+
+
 def _from_body(url: str, status: int, content_type: str, body: bytes) -> Scrape:
     now = time.perf_counter()
+    if len(body) > MAX_METRICS_BYTES:
+        return _too_large(url)
     if status == 404:
         return Scrape(url, now, None, f"no Prometheus metrics at {url} (HTTP 404); {ENABLE_HINT}")
     if status != 200:
@@ -224,7 +236,8 @@ def scrape(url: str, timeout_s: float = 5.0) -> Scrape:
     req = urllib.request.Request(url, headers={"Accept": "text/plain"})
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - user-given URL
-            return _from_body(url, resp.status, resp.headers.get("Content-Type", ""), resp.read())
+            body = resp.read(MAX_METRICS_BYTES + 1)
+            return _from_body(url, resp.status, resp.headers.get("Content-Type", ""), body)
     except urllib.error.HTTPError as exc:
         return _from_body(url, exc.code, "", b"")
     except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -238,7 +251,14 @@ async def scrape_async(session: Any, url: str, timeout_s: float = 5.0) -> Scrape
 
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
-            body = await resp.read()
+            chunks, size = [], 0
+            while size <= MAX_METRICS_BYTES:
+                chunk = await resp.content.read(MAX_METRICS_BYTES + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            body = b"".join(chunks)
             return _from_body(url, resp.status, resp.headers.get("Content-Type", ""), body)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         return Scrape(url, time.perf_counter(), None, f"cannot scrape {url} ({type(exc).__name__}: {exc})")
