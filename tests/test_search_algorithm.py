@@ -216,3 +216,13 @@ def test_probes_measure_long_enough_for_their_percentile() -> None:
     assert probe_bound_s(10.0, 23.4, parse_slo("p99<=100ms")) == pytest.approx(1500 / 23.4)  # 64 s, not 10
     assert probe_bound_s(10.0, 5000.0, parse_slo("p99<=100ms")) == 10.0
     assert probe_bound_s(10.0, 50.0, parse_slo("p99.9<=100ms")) == MAX_PROBE_S
+
+
+def test_an_slo_missed_in_an_unstable_run_is_measured_again() -> None:
+    from tfsbench.bench.orchestrate.search import Rules, classify
+
+    cfg = dataclasses.replace(BASE, mode="open", rate_rps=100.0, concurrency=None)
+    stalled = RunResult(config=cfg, environment={}, summary=summary(240.0, rps=100.0, stable=False))
+    assert classify(stalled, Rules(parse_slo("p99<=25ms"))) == ("inconclusive",
+                                                                 "p99 240.00 ms misses p99<=25ms in an unstable run")
+    assert classify(stalled, Rules(parse_slo("p99<=25ms"), require_stable=False))[0] == "fail"

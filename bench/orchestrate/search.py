@@ -16,7 +16,8 @@ longer instead of failing "too few samples". A probe's verdict is one of
 - fail: the SLO is missed, or the server failed the load (errors, refusals, fewer responses than
   arrivals);
 - inconclusive: the SLO was met but the run cannot vouch for it (unstable, too few samples, the
-  load generator saturated or behind its schedule). It is measured again, up to `max_remeasure`
+  load generator saturated or behind its schedule), or it was missed in an unstable run (one stall
+  of a shared machine must not end the search's upward path; a queue that keeps growing fails again). It is measured again, up to `max_remeasure`
   times; only then does it count against the rate, and the manifest says it was inconclusive.
 
 With require_stable=False (`--allow-unstable`) probes are fixed-length runs and neither stability
@@ -148,7 +149,10 @@ def classify(result: RunResult, rules: Rules) -> tuple[str, str]:
         return FAIL, (f"achieved {s.ok} responses < {1 - rules.rate_tolerance:.0%} of the {scheduled} arrivals "
                       f"scheduled in the window")
     if not rules.slo.met_by(s):
-        return FAIL, f"{rules.slo.metric} {rules.slo.value_ms(s):.2f} ms misses {rules.slo}"
+        missed = f"{rules.slo.metric} {rules.slo.value_ms(s):.2f} ms misses {rules.slo}"
+        if rules.require_stable and not s.stable:  # a stall of the machine, or a queue that keeps growing:
+            return INCONCLUSIVE, f"{missed} in an unstable run"  # measured again, then counted
+        return FAIL, missed
     if s.client_saturated:
         return INCONCLUSIVE, "load generator saturated"
     lag_p99 = s.schedule_lag_ms.p99 if s.schedule_lag_ms is not None else 0.0
