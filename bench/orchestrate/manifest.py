@@ -8,6 +8,8 @@ Manifest (`out_dir/manifest.json`, rewritten atomically after each run):
      "failed": {run_id: "RuntimeError: ..."},    # runs whose engine crashed (redone on resume)
      "complete": false, "interrupted": true, "fingerprints": {run_id: sha256 of its config, 16 hex},
      "slo": null, "search": null, "thresholds": [...], "updated_at": "..."}
+A sweep with `--repeat N` (N > 1) plans `ID-r1` ... `ID-rN` for each grid point and adds
+    "repeat": N, "repeats": {grid point id: ["ID-r1.json", ...]}   # the finished repeats of each point
 
 Sweeps and searches share this manifest shape (`kind` "sweep" or "search").
 """

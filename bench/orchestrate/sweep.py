@@ -88,12 +88,15 @@ class SweepOutcome:
     skipped_ids: tuple[str, ...] = ()
     failed: Mapping[str, str] = field(default_factory=dict)  # run id -> error, for runs that crashed
     saturated: Mapping[str, str] = field(default_factory=dict)  # run id -> why it was skipped (saturation.py)
+    repeat: int = 1  # measurements per grid point (`--repeat N`)
+    groups: Mapping[str, str] = field(default_factory=dict)  # run id -> its grid point's id (repeats share one)
 
 
 @dataclass(frozen=True, slots=True)
 class _PlannedRun:
     run_id: str
     config: RunConfig
+    point: str = ""  # the grid point's id: run_id itself, or without the '-rK' of a repeat
 
     @property
     def file_name(self) -> str:
@@ -120,6 +123,7 @@ class _Ledger:
         self.saturated: dict[str, str] = {}  # run id -> why it was skipped: its series was past saturation
         self.stop_when_saturated = True
         self.interrupted = False
+        self.repeat = 1
 
     @property
     def ids(self) -> list[str]:
@@ -139,7 +143,18 @@ class _Ledger:
             saturated=dict(self.saturated),
             saturation_rule=SATURATION_RULE if self.stop_when_saturated else None,
             fingerprints={rid: self.fingerprints[rid] for rid in ids if rid in self.finished or rid in self.partial},
+            repeat=self.repeat,
+            repeats=self.repeat_files(),
         ))
+
+    def repeat_files(self) -> dict[str, list[str]]:
+        """Grid point id -> the finished files of its repeats (the point itself when repeat is 1)."""
+        out: dict[str, list[str]] = {}
+        for p in self.planned:
+            files = out.setdefault(p.point or p.run_id, [])
+            if p.run_id in self.finished:
+                files.append(f"{p.run_id}.json")
+        return out
 
     def outcome(self, out_dir: Path) -> SweepOutcome:
         done_ids = tuple(rid for rid in self.ids if rid in self.finished)
@@ -155,11 +170,18 @@ class _Ledger:
             skipped_ids=tuple(self.skipped),
             failed=dict(self.failed),
             saturated=dict(self.saturated),
+            repeat=self.repeat,
+            groups={p.run_id: p.point or p.run_id for p in self.planned},
         )
 
 
-def _plan_runs(plan: SweepPlan) -> list[_PlannedRun]:
-    planned = [_PlannedRun(run_id(c), c) for c in plan.configs()]
+def _plan_runs(plan: SweepPlan, repeat: int = 1) -> list[_PlannedRun]:
+    """Every run of the grid; with `repeat` N > 1 each grid point is measured N times in a row, as
+    `ID-r1` ... `ID-rN` (the file names of `tfsbench run --repeat N`)."""
+    if repeat < 1:
+        raise InputError(f"--repeat must be at least 1, not {repeat}")
+    planned = [_PlannedRun(rid if repeat == 1 else f"{rid}-r{k}", c, rid)
+               for c in plan.configs() for rid in (run_id(c),) for k in range(1, repeat + 1)]
     if len({p.run_id for p in planned}) != len(planned):
         raise InputError("sweep grid has duplicate run ids; check the model template and kinds")
     return planned
@@ -239,7 +261,7 @@ def _run_todo(todo: Sequence[_PlannedRun], runner: _Runner, ledger: _Ledger, out
     for result in ledger.finished.values():
         series.setdefault(series_key(result.config), []).append(result)
     stopped = {key: (max(load_of(r.config) for r in runs), why) for key, runs in series.items()
-               if ledger.stop_when_saturated and (why := saturated(runs))}
+               if ledger.stop_when_saturated and (why := saturated(one_per_load(runs)))}
     bar = SweepProgress([(p.run_id, p.config) for p in todo], enabled=progress)
     with bar:
         for index, p in enumerate(todo):
@@ -269,13 +291,22 @@ def _run_todo(todo: Sequence[_PlannedRun], runner: _Runner, ledger: _Ledger, out
                 return
             ledger.finished[p.run_id] = result
             series.setdefault(key, []).append(result)
-            why = saturated(series[key]) if ledger.stop_when_saturated else None
+            why = saturated(one_per_load(series[key])) if ledger.stop_when_saturated else None
             if why and key not in stopped:
                 stopped[key] = (max(load_of(r.config) for r in series[key]), why)
             ledger.write()
             bar.finish_run(p.run_id, result)
             if not progress:
                 log(f"finished {p.run_id} ({len(ledger.finished)}/{n_all}): {one_line(result)}")
+
+
+def one_per_load(runs: Sequence[RunResult]) -> list[RunResult]:
+    """The repeats of each load level reduced to their median-throughput run, so the saturation
+    rule compares load levels, not the repeats of one level."""
+    by_load: dict[float, list[RunResult]] = {}
+    for r in runs:
+        by_load.setdefault(load_of(r.config), []).append(r)
+    return [sorted(rs, key=lambda r: r.summary.throughput_rps)[(len(rs) - 1) // 2] for rs in by_load.values()]
 
 
 def run_sweep(
@@ -293,12 +324,15 @@ def run_sweep(
     preflight_fn: Callable[..., Any] | None = None,
     on_ready: Callable[[], None] | None = None,
     stop_when_saturated: bool = True,
+    repeat: int = 1,
 ) -> SweepOutcome:
     """Run the grid into `out_dir`. `pool_factory(config)` builds the payload pool for a run
     (default: the runner builds it from the config). `runner` and `preflight_fn` default to
     `tfsbench.bench.measure.runner.run_benchmark` and `tfsbench.bench.measure.preflight.preflight` (replaceable in tests).
     `on_ready()` is called once the target passed preflight, just before the first load.
-    `stop_when_saturated`: skip a series' higher load levels once it is past saturation (saturation.py)."""
+    `stop_when_saturated`: skip a series' higher load levels once it is past saturation (saturation.py).
+    `repeat`: measure each grid point N times (files `ID-r1.json` ... `ID-rN.json`; the manifest's
+    `repeats` maps each grid point to its files)."""
     if runner is None:
         from tfsbench.bench.measure.runner import run_benchmark as runner
 
@@ -307,8 +341,9 @@ def run_sweep(
     stop = stop or threading.Event()
     out_dir = _checked_out_dir(out_dir)
     manifest_path = out_dir / "manifest.json"
-    ledger = _Ledger(manifest_path, _plan_runs(plan), thresholds)
+    ledger = _Ledger(manifest_path, _plan_runs(plan, repeat), thresholds)
     ledger.stop_when_saturated = stop_when_saturated
+    ledger.repeat = repeat
     old_fps = _old_fingerprints(out_dir, manifest_path, resume)
     if resume:
         _take_finished(ledger, out_dir, old_fps, log)

@@ -19,7 +19,8 @@ from tfsbench.payloads.errors import InputError
 SWEEP_KEYS: tuple[str, ...] = (
     "url", "model", "version", "label", "signature", "kinds", "batch_sizes", "formats", "concurrency",
     "rates", "arrival", "duration", "warmup", "requests", "engine", "processes", "timeout", "seed",
-    "max_inflight", "pool_size", "out", "headers", "protocol", "numeric_form",
+    "max_inflight", "pool_size", "out", "headers", "protocol", "numeric_form", "repeat", "max_duration",
+    "max_warmup",
 )
 TOP_KEYS: tuple[str, ...] = ("sweep", "payload", "check")
 CHECK_KEYS: tuple[str, ...] = ("thresholds",)
@@ -38,6 +39,7 @@ class SweepFile:
     out_dir: Path | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     path: Path | None = None
+    repeat: int = 1  # measurements per grid point
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +140,9 @@ def parse_sweep_doc(doc: Mapping[str, Any], source: str, *, from_flags: Sequence
     headers = _headers(sw, source)
     out_dir = Path(cf.as_str(sw["out"], where("out"))) if "out" in sw else None
     thresholds = _thresholds(check, source, check_threshold)
+    repeat = cf.as_positive_int(sw.get("repeat", 1), where("repeat"))
     return SweepFile(plan=plan, thresholds=thresholds, payload=payload, out_dir=out_dir,
-                     headers=headers, path=path)
+                     headers=headers, path=path, repeat=repeat)
 
 
 def _load_levels(sw: Mapping[str, Any], source: str, where: Callable[[str], str]) -> _LoadLevels:
@@ -159,14 +162,35 @@ def _load_levels(sw: Mapping[str, Any], source: str, where: Callable[[str], str]
     return _LoadLevels(concurrencies=concurrencies, rates=rates, arrival=arrival)
 
 
-def _bounds(sw: Mapping[str, Any], where: Callable[[str], str]) -> tuple[float | None, int | None, float]:
-    """(duration_s, requests_limit, warmup_s): a run is bounded by time, by count, or 10 s by default."""
+@dataclass(frozen=True, slots=True)
+class _Bounds:
+    """How long each run warms up and measures: fixed, by count, or until stable (with a bound)."""
+
+    duration_s: float | None
+    requests_limit: int | None
+    warmup_s: float
+    until_stable: bool = False  # measure until stable, at most duration_s (`max_duration`)
+    warmup_auto: bool = False  # warm up until throughput settles, at most warmup_s (`max_warmup`)
+
+
+def _bounds(sw: Mapping[str, Any], where: Callable[[str], str]) -> _Bounds:
+    """A run is bounded by time, by count, until stable (`max_duration`), or 10 s by default; its
+    warm-up is fixed (`warmup`, default 2 s) or lasts until throughput settles (`max_warmup`)."""
+    for fixed, auto in (("duration", "max_duration"), ("requests", "max_duration"), ("warmup", "max_warmup")):
+        if fixed in sw and auto in sw:
+            raise InputError(f"give {where(fixed)} or {where(auto)}, not both "
+                             f"({auto.replace('_', ' ')} means: until stable, at most this long)")
     requests_limit = cf.as_positive_int(sw["requests"], where("requests")) if "requests" in sw else None
     duration_s = cf.parse_duration_s(sw["duration"], where("duration")) if "duration" in sw else None
+    until_stable = "max_duration" in sw
+    if until_stable:
+        duration_s = cf.parse_duration_s(sw["max_duration"], where("max_duration"))
     if duration_s is None and requests_limit is None:
         duration_s = 10.0
-    warmup_s = cf.parse_duration_s(sw.get("warmup", "2s"), where("warmup"), allow_zero=True)
-    return duration_s, requests_limit, warmup_s
+    warmup_auto = "max_warmup" in sw
+    warmup_s = (cf.parse_duration_s(sw["max_warmup"], where("max_warmup")) if warmup_auto
+                else cf.parse_duration_s(sw.get("warmup", "2s"), where("warmup"), allow_zero=True))
+    return _Bounds(duration_s, requests_limit, warmup_s, until_stable, warmup_auto)
 
 
 def _version_or_label(sw: Mapping[str, Any], source: str, where: Callable[[str], str]) -> tuple[int | None, str | None]:
@@ -181,7 +205,7 @@ def _base_config(sw: Mapping[str, Any], source: str, where: Callable[[str], str]
                  levels: _LoadLevels) -> RunConfig:
     """The first run of the grid (`first` holds its target and payload); the plan varies kind,
     batch size, format and load from here."""
-    duration_s, requests_limit, warmup_s = _bounds(sw, where)
+    bounds = _bounds(sw, where)
     version, label = _version_or_label(sw, source, where)
     open_loop = bool(levels.rates)
     base = RunConfig(
@@ -198,9 +222,11 @@ def _base_config(sw: Mapping[str, Any], source: str, where: Callable[[str], str]
         concurrency=None if open_loop else levels.concurrencies[0],
         rate_rps=levels.rates[0] if open_loop else None,
         arrival=levels.arrival if open_loop else None,
-        duration_s=duration_s,
-        warmup_s=warmup_s,
-        requests_limit=requests_limit,
+        duration_s=bounds.duration_s,
+        warmup_s=bounds.warmup_s,
+        requests_limit=bounds.requests_limit,
+        until_stable=bounds.until_stable,
+        warmup_auto=bounds.warmup_auto,
         processes=cf.as_positive_int(sw.get("processes", 1), where("processes")),
         seed=cf.as_positive_int(sw.get("seed", 0), where("seed"), minimum=0),
         timeout_s=cf.parse_duration_s(sw.get("timeout", 30), where("timeout")),

@@ -49,6 +49,9 @@ def add_load_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("load")
     g.add_argument("--duration", type=duration, help="measured time per run (default 10s)")
     g.add_argument("--warmup", type=duration_or_zero, help="warmup per run, excluded from statistics (default 2s)")
+    g.add_argument("--repeat", type=positive_int, metavar="N",
+                   help="measure each run N times (files ID-r1.json ... ID-rN.json); summaries give the mean and "
+                        "95%% CI across repeats (default 1)")
     g.add_argument("--engine", choices=ENGINES, help="load engine (default fast)")
     g.add_argument("--processes", type=positive_int, help="engine processes per run (default 1)")
     g.add_argument("--timeout", type=duration, help="per-request timeout (default 30s)")
@@ -87,6 +90,11 @@ def register(sub: Subparsers) -> None:
     g.add_argument("--arrival", choices=("constant", "poisson"), help="open loop arrivals (default constant)")
     g.add_argument("--requests", type=positive_int, help="measure this many requests per run instead of --duration")
     add_load_arguments(p)
+    st = p.add_argument_group("until stable (docs/stability.md)")
+    st.add_argument("--max-duration", type=duration, metavar="D",
+                    help="instead of --duration: measure each run until stable, at most this long")
+    st.add_argument("--max-warmup", type=duration, metavar="D",
+                    help="instead of --warmup: warm up until throughput settles, at most this long")
     o = p.add_argument_group("output")
     o.add_argument("--out", type=Path, help="output directory (one JSON per run + manifest.json)")
     o.add_argument("--no-resume", action="store_true", help="redo every run even if its result exists")
@@ -102,7 +110,7 @@ def register(sub: Subparsers) -> None:
 
 _FLAG_KEYS = ("url", "model", "version", "label", "signature", "kinds", "batch_sizes", "formats", "concurrency",
               "rates", "arrival", "requests", "duration", "warmup", "engine", "processes", "timeout", "seed",
-              "max_inflight", "pool_size", "protocol", "numeric_form")
+              "max_inflight", "pool_size", "protocol", "numeric_form", "repeat", "max_duration", "max_warmup")
 # Payload flags that are grid or run settings in a sweep: flag dest -> [sweep] key.
 _PAYLOAD_TO_SWEEP = {"kind": "kinds", "batch_size": "batch_sizes", "format": "formats", "seed": "seed",
                      "signature": "signature", "pool_size": "pool_size"}
@@ -194,6 +202,16 @@ def build_sweep(args: argparse.Namespace) -> Any:
         sweep.pop("requests", None)
     if "requests" in given and "duration" not in given:
         sweep.pop("duration", None)
+    # a fixed length on the command line replaces the file's until-stable bound, and the reverse
+    if ("duration" in given or "requests" in given) and "max_duration" not in given:
+        sweep.pop("max_duration", None)
+    if "max_duration" in given and not {"duration", "requests"} & set(given):
+        sweep.pop("duration", None)
+        sweep.pop("requests", None)
+    if "warmup" in given and "max_warmup" not in given:
+        sweep.pop("max_warmup", None)
+    if "max_warmup" in given and "warmup" not in given:
+        sweep.pop("warmup", None)
     if args.out is not None:
         sweep["out"] = str(args.out)
         given.append("out")
@@ -245,8 +263,12 @@ def run(args: argparse.Namespace) -> int:
     load = (f"concurrency {','.join(map(str, plan.concurrencies))}" if plan.concurrencies
             else f"rates {','.join(f'{r:g}' for r in plan.rates)} req/s ({base.arrival})")
     per_run = f"{base.duration_s:g} s" if base.duration_s else f"{base.requests_limit} requests"
-    announcement = (f"sweep: {len(configs)} runs against {base.url} (model {base.model}); {load}; {per_run} per run + "
-                    f"{base.warmup_s:g} s warmup, engine {base.engine}; results in {sf.out_dir}")
+    if base.until_stable:
+        per_run = f"until stable (at most {base.duration_s:g} s)"
+    warm = f"warmup until settled (at most {base.warmup_s:g} s)" if base.warmup_auto else f"{base.warmup_s:g} s warmup"
+    times = f" x {sf.repeat} repeats" if sf.repeat > 1 else ""
+    announcement = (f"sweep: {len(configs)} runs{times} against {base.url} (model {base.model}); {load}; {per_run} "
+                    f"per run + {warm}, engine {base.engine}; results in {sf.out_dir}")
     stop = threading.Event()
 
     def first_signal(name: str) -> None:
@@ -256,7 +278,8 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_sweep(plan, sf.out_dir, resume=not args.no_resume, progress=not args.no_progress,
                             headers=dict(sf.headers) or None, stop=stop, thresholds=sf.thresholds,
                             on_ready=lambda: print(announcement, file=sys.stderr, flush=True),
-                            stop_when_saturated=not getattr(args, "no_saturation_stop", False))
+                            stop_when_saturated=not getattr(args, "no_saturation_stop", False),
+                            repeat=sf.repeat)
     print_outcome(outcome)
     if outcome.interrupted:
         return EXIT_INTERRUPTED
@@ -296,6 +319,7 @@ def print_outcome(outcome: Any) -> None:
             cells = ["-"] * 4
         table.add_row(run_id(r.config), *cells, str(s.error_count), "-", "partial (interrupted)")
     console.print(table)
+    print_repeat_summaries(outcome)
     saturated = getattr(outcome, "saturated", {}) or {}
     if saturated:
         from tfsbench.bench.orchestrate.saturation import RULE
@@ -317,3 +341,18 @@ def print_outcome(outcome: Any) -> None:
         past = f", {len(saturated)} not run: past saturation" if saturated else ""
         print(f"sweep complete: {n_all} runs ({outcome.skipped} skipped as already done{past}). "
               f"Manifest: {outcome.manifest_path}", file=sys.stderr)
+
+
+def print_repeat_summaries(outcome: Any) -> None:
+    """With --repeat N: one line per grid point, mean and 95% CI of throughput and p99 across its repeats."""
+    if getattr(outcome, "repeat", 1) <= 1:
+        return
+    from tfsbench.bench.orchestrate.repeats import summarize
+
+    points: dict[str, list[Any]] = {}
+    for rid, r in zip(outcome.finished_ids, outcome.results, strict=True):
+        points.setdefault(outcome.groups.get(rid, rid), []).append(r)
+    print(f"across repeats (mean and 95% CI, Student t; {outcome.repeat} planned per point):")
+    for point, runs in points.items():
+        for line in summarize(runs).lines():
+            print(f"  {point}: {line}")
