@@ -24,6 +24,14 @@ With require_stable=False (`--allow-unstable`) probes are fixed-length runs and 
 nor the sample count is judged.
 
 Every probe is a normal run-result file; the manifest (kind "search") lists them with verdicts.
+
+Repeats (`--repeat N`): the search's answer is measured again N times at the rate it found
+(`confirm-rRATE-K.json`), and the manifest's `confirm` gives the mean and 95% Student-t interval of
+the achieved throughput and of the SLO statistic across those repeats, and whether the SLO holds at
+the interval's conservative (high) end. The probes themselves are not repeated: the bracket already
+re-measures inconclusive probes, and N times every probe would cost N times the search for a bracket
+whose width is set by `--tolerance`, not by noise. This is what a perf_analyzer or k6 user asks of a
+capacity number: how sure it is, measured where it will be used.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from tfsbench.bench.orchestrate.prepare import cached_pool_factory, check_config
 from tfsbench.bench.orchestrate.sweep_progress import SweepProgress
 from tfsbench.bench.results import RunConfig, RunResult, save_result, write_json_atomic
 from tfsbench.bench.stats import stability
+from tfsbench.bench.stats.intervals import Interval, mean_ci
 from tfsbench.bench.stats.slo import Slo
 from tfsbench.payloads.errors import InputError
 
@@ -85,6 +94,7 @@ class SearchOutcome:
     verdicts: tuple[ProbeVerdict, ...] = ()
     estimate: RunResult | None = None
     interrupted: bool = False
+    confirm: Mapping[str, Any] | None = None  # repeats of the answer (see the module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +242,8 @@ class _Probes:
         self.reason = "running"
         self.interrupted = False
         self.step = 0
+        self.confirm: dict[str, Any] | None = None
+        self.confirm_files: list[str] = []
 
     def run(self, cfg: RunConfig, name: str) -> RunResult:
         self.bar.start_run(self.step, name, cfg)
@@ -274,11 +286,68 @@ class _Probes:
             "tolerance": self.rules.tolerance, "max_probes": self.rules.max_probes,
             "max_error_rate": self.rules.max_error_rate, "rate_tolerance": self.rules.rate_tolerance,
             "max_remeasure": self.rules.max_remeasure,
+            "confirm": self.confirm,
         }
         write_json_atomic(self.out_dir / "manifest.json", manifest_doc(
-            "search", runs=[v.file for v in self.verdicts if not v.partial], planned=[],
+            "search", runs=[v.file for v in self.verdicts if not v.partial] + self.confirm_files, planned=[],
             partial=[v.file for v in self.verdicts if v.partial], complete=complete, interrupted=self.interrupted,
             slo=str(self.rules.slo), search=search))
+
+
+def interval_doc(i: Interval) -> dict[str, Any]:
+    return {"mean": i.mean, "low": i.low, "high": i.high, "n": i.n, "confidence": i.confidence}
+
+
+def confirm_summary(results: list[RunResult], slo: Slo, rate_rps: float, files: list[str]) -> dict[str, Any]:
+    """Mean and 95% CI across the answer's repeats of throughput and of the SLO statistic, and
+    whether the SLO holds at the conservative (high) end of that statistic's interval."""
+    throughput = mean_ci([r.summary.throughput_rps for r in results])
+    value = mean_ci([slo.value_ms(r.summary) for r in results])
+    conservative = value.conservative(higher_is_better=False)
+    return {"rate_rps": rate_rps, "files": files, "n": len(results),
+            "stable": sum(r.summary.stable for r in results),
+            "throughput_rps": interval_doc(throughput), "slo_ms": interval_doc(value),
+            "slo_metric": slo.metric, "conservative_slo_ms": conservative,
+            "slo_met_at_conservative_end": all(r.summary.ok > 0 for r in results)
+            and (conservative < slo.bound_ms if slo.op == "<" else conservative <= slo.bound_ms)}
+
+
+def _confirm(probes: _Probes, cfg: RunConfig, rate: float, repeat: int, log: Callable[[str], None]) -> None:
+    """Measure the answer `repeat` more times; an interrupted repeat ends it (kept as partial)."""
+    results: list[RunResult] = []
+    for k in range(1, repeat + 1):
+        if probes.stop.is_set():
+            probes.interrupted = True
+            break
+        name = f"confirm-r{rate:g}-{k}"
+        result = probes.run(cfg, name)
+        if result.partial:
+            probes.interrupted = True
+            break
+        results.append(result)
+        probes.confirm_files.append(f"{name}.json")
+        log(f"repeat {k} of {repeat} at {rate:g} req/s: {result.summary.throughput_rps:,.1f} req/s, "
+            f"{probes.rules.slo.metric} {probes.rules.slo.value_ms(result.summary):.2f} ms")
+    if results:
+        probes.confirm = confirm_summary(results, probes.rules.slo, rate, list(probes.confirm_files))
+
+
+def confirm_lines(confirm: Mapping[str, Any] | None) -> list[str]:
+    """'answer re-measured 3 times: 112.0 ± 1.5 req/s; p99 61.2 ± 8.0 ms (95% CI); ...'."""
+    if not confirm:
+        return []
+
+    def pm(d: Mapping[str, Any], unit: str, digits: int) -> str:
+        if d.get("low") is None:
+            return f"{d['mean']:,.{digits}f} {unit} (one repeat: no interval)"
+        return f"{d['mean']:,.{digits}f} ± {(d['high'] - d['low']) / 2:,.{digits}f} {unit}"
+
+    held = "holds" if confirm["slo_met_at_conservative_end"] else "does NOT hold"
+    return [f"answer re-measured {confirm['n']} times at {confirm['rate_rps']:g} req/s: throughput "
+            f"{pm(confirm['throughput_rps'], 'req/s', 1)}; {confirm['slo_metric']} {pm(confirm['slo_ms'], 'ms', 2)} "
+            f"(mean and 95% CI; {confirm['stable']} of {confirm['n']} stable)",
+            f"the SLO {held} at the interval's conservative end ({confirm['slo_metric']} "
+            f"{confirm['conservative_slo_ms']:.2f} ms)"]
 
 
 def _checked_out_dir(out_dir: Path) -> Path:
@@ -346,11 +415,15 @@ def run_search(
     runner: Callable[..., RunResult] | None = None,
     preflight_fn: Callable[..., Any] | None = None,
     on_ready: Callable[[], None] | None = None,
+    repeat: int = 1,
 ) -> SearchOutcome:
     """Search the peak open-loop rate meeting `slo` for `base` (its kind/batch/format; its duration
     is each probe's shortest bound). Without `lo_rps` a closed-loop run at `estimate_concurrency`
     estimates the ceiling C, and the bracket starts at C/2. `hi_rps` caps the rates tried.
-    `on_ready()` is called once the target passed preflight, just before the first load."""
+    `on_ready()` is called once the target passed preflight, just before the first load.
+    `repeat` N > 1: the answer is measured N more times (the module docstring says why not each probe)."""
+    if repeat < 1:
+        raise InputError(f"--repeat must be at least 1, not {repeat}")
     rules = Rules(slo, max_probes, tolerance, max_error_rate, rate_tolerance, require_stable, max_remeasure)
     _check_args(rules, lo_rps, hi_rps)
     out_dir = _checked_out_dir(out_dir)
@@ -369,7 +442,8 @@ def run_search(
         on_ready()
     out_dir.mkdir(parents=True, exist_ok=True)
     # The planned seconds are unknown in advance; the bar shows progress of the probe budget.
-    bar = SweepProgress([("probe", open_base)] * (max_probes * (1 + max_remeasure) + (0 if lo_rps else 1)),
+    extra_runs = (0 if lo_rps else 1) + (repeat if repeat > 1 else 0)
+    bar = SweepProgress([("probe", open_base)] * (max_probes * (1 + max_remeasure) + extra_runs),
                         enabled=progress)
     with bar:
         probes = _Probes(out_dir, rules, runner, pool_factory, headers, stop, env, bar)
@@ -405,7 +479,11 @@ def run_search(
             if b.lo is None and nxt < _MIN_RATE_RPS:
                 break
             rate = nxt
+        best = probes.bracket.lo
+        if repeat > 1 and best is not None and not probes.interrupted:
+            bound = probe_bound_s(base.duration_s or 10.0, best, slo) if require_stable else base.duration_s
+            _confirm(probes, dataclasses.replace(open_base, rate_rps=best, duration_s=bound), best, repeat, log)
     probes.reason = final_reason(probes.bracket, hi_rps, tolerance, n, max_probes, probes.interrupted)
     probes.write(not probes.interrupted)
     return SearchOutcome(probes.bracket.lo, tuple(probes.results), out_dir / "manifest.json", probes.reason,
-                         tuple(probes.verdicts), None, probes.interrupted)
+                         tuple(probes.verdicts), None, probes.interrupted, probes.confirm)

@@ -40,6 +40,10 @@ def register(sub: Subparsers) -> None:
                    help="stop when the bracket is narrower than this fraction of its top (default 0.05)")
     s.add_argument("--estimate-concurrency", type=positive_int, default=16,
                    help="concurrency of the closed-loop estimate (default 16)")
+    s.add_argument("--repeat", type=positive_int, default=1, metavar="N",
+                   help="measure the rate found N more times and report the mean and 95%% CI of its throughput "
+                        "and SLO percentile, and whether the SLO holds at the interval's conservative end "
+                        "(default 1: no repeats; docs/search.md)")
     s.add_argument("--allow-unstable", action="store_true",
                    help="let probes pass even when the stability verdict says unstable (short smoke runs)")
     add_load_arguments(p)
@@ -96,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_search(base, args.slo, args.out, lo_rps=args.lo, hi_rps=args.hi, max_probes=args.max_probes,
                              tolerance=args.tolerance, progress=not args.no_progress, stop=stop, headers=headers,
                              estimate_concurrency=args.estimate_concurrency,
-                             require_stable=not args.allow_unstable,
+                             require_stable=not args.allow_unstable, repeat=args.repeat,
                              on_ready=lambda: print(announcement, file=sys.stderr, flush=True))
     print_outcome(outcome, args.slo)
     if outcome.interrupted:
@@ -119,6 +123,10 @@ def print_outcome(outcome: Any, slo: Any) -> None:
     console.print(table)
     if outcome.best_rate_rps is not None:
         console.print(f"best rate meeting {slo}: {outcome.best_rate_rps:g} req/s ({outcome.reason})")
+        from tfsbench.bench.orchestrate.search import confirm_lines
+
+        for line in confirm_lines(getattr(outcome, "confirm", None)):
+            console.print(line)
     else:
         console.print(f"no rate found meeting {slo}: {outcome.reason}")
     console.print(f"manifest: {outcome.manifest_path}")

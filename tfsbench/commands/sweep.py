@@ -49,9 +49,6 @@ def add_load_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("load")
     g.add_argument("--duration", type=duration, help="measured time per run (default 10s)")
     g.add_argument("--warmup", type=duration_or_zero, help="warmup per run, excluded from statistics (default 2s)")
-    g.add_argument("--repeat", type=positive_int, metavar="N",
-                   help="measure each run N times (files ID-r1.json ... ID-rN.json); summaries give the mean and "
-                        "95%% CI across repeats (default 1)")
     g.add_argument("--engine", choices=ENGINES, help="load engine (default fast)")
     g.add_argument("--processes", type=positive_int, help="engine processes per run (default 1)")
     g.add_argument("--timeout", type=duration, help="per-request timeout (default 30s)")
@@ -89,6 +86,9 @@ def register(sub: Subparsers) -> None:
                     help="open loop: requests per second, e.g. 50,100,200")
     g.add_argument("--arrival", choices=("constant", "poisson"), help="open loop arrivals (default constant)")
     g.add_argument("--requests", type=positive_int, help="measure this many requests per run instead of --duration")
+    g.add_argument("--repeat", type=positive_int, metavar="N",
+                   help="measure each run N times (files ID-r1.json ... ID-rN.json); summaries give the mean and "
+                        "95%% CI across repeats (default 1)")
     add_load_arguments(p)
     st = p.add_argument_group("until stable (docs/stability.md)")
     st.add_argument("--max-duration", type=duration, metavar="D",
