@@ -31,6 +31,8 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, TFSBENCH, cli, free_port
 
+pytestmark = pytest.mark.xdist_group("test_badinput_cli")  # module fixtures built once, on one xdist worker
+
 FIXTURE_RUN = ROOT / "tests" / "fixtures" / "results" / "run-v1.json"
 
 

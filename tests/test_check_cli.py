@@ -14,6 +14,8 @@ from tfsbench.bench.results import save_result, write_json_atomic
 
 from tests.test_check_gates import FIXTURE_V1, make_run
 
+pytestmark = pytest.mark.xdist_group("test_check_cli")  # module fixtures built once, on one xdist worker
+
 
 def tfsbench_process(*args: str) -> subprocess.CompletedProcess[str]:
     """`python -m tfsbench check ARGS`: the wiring (entry point, exit 1 for a failed gate, files written)."""

@@ -13,6 +13,8 @@ from tfsbench.reports.protocols import (
 )
 from tfsbench.server.testing import ServerThread
 
+pytestmark = pytest.mark.xdist_group("test_grpc_reports")  # module fixtures built once, on one xdist worker
+
 
 @pytest.fixture(scope="module")
 def both_protocols():

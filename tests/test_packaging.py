@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.xdist_group("test_packaging")  # module fixtures built once, on one xdist worker
+
 ROOT = Path(__file__).resolve().parent.parent
 MAPPED = ("bench", "doctor", "locustfiles", "payloads", "reports", "server")
 

@@ -18,6 +18,8 @@ from tfsbench.reports.markdown import md
 from tfsbench.reports.plan import make_plan
 from tfsbench.reports.tables import CSV_COLUMNS
 
+pytestmark = pytest.mark.xdist_group("test_reports_html")  # module fixtures built once, on one xdist worker
+
 
 @pytest.fixture(scope="module")
 def report(synth, tmp_path_factory):  # noqa: F811

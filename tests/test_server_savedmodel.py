@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = [pytest.mark.tf, pytest.mark.slow]  # exports SavedModels with TensorFlow: seconds
+pytestmark = [pytest.mark.tf, pytest.mark.slow, pytest.mark.xdist_group("test_server_savedmodel")]  # exports SavedModels with TensorFlow: seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 
