@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from tfsbench.reports.dataset import Source
     from tfsbench.reports.plan import Plan
 
-EXTRA_SECTION_MODULES: tuple[str, ...] = ("tfsbench.reports.server_view", "tfsbench.reports.protocols",
-                                          "tfsbench.reports.replay_view")
+EXTRA_SECTION_MODULES: tuple[str, ...] = ("tfsbench.reports.repeats_view", "tfsbench.reports.server_view",
+                                          "tfsbench.reports.protocols", "tfsbench.reports.replay_view")
 
 
 @dataclass(frozen=True, slots=True)
