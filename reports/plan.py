@@ -9,6 +9,13 @@ For each payload configuration (model, kind, batch size, format) measured on ONE
               per-replica load target / replicas;
   cost per million predictions = replicas x cost per replica-hour / (predictions per hour / 1e6).
 Every number keeps the runs it came from, so the report can show the data behind it.
+
+Repeats (`--repeat N`, or several runs of one configuration at one load) make one point of the
+curve, read at the conservative end of its 95% Student-t interval across repeats: the LOW end of
+throughput and the HIGH end of the SLO statistic. The load passes when that high end meets the SLO,
+and the capacity is that low end, so a plan bought from three noisy repeats is not bought from
+their luckiest one. A repeat that fails for a reason other than the SLO (unstable, errors, too few
+samples) is left out of the interval and named, as the search leaves out an inconclusive probe.
 """
 
 from __future__ import annotations
@@ -48,6 +55,9 @@ class CurvePoint:
     p50_ms: float
     met: bool
     reason: str
+    repeats: int = 1  # runs behind this point; > 1: throughput/slo_value are the conservative ends
+    throughput_mean_rps: float | None = None  # with repeats: the mean the conservative end came from
+    slo_value_mean_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +81,7 @@ class ConfigPlan:
     cost_per_million: float | None
     points: tuple[CurvePoint, ...] = ()
     warnings: tuple[str, ...] = ()
+    capacity_note: str = ""  # how the capacity was read (the conservative end of repeats' interval)
 
     @property
     def name(self) -> str:
@@ -133,6 +144,54 @@ def _judge(run: RunResult, slo: Slo, open_loop: bool) -> tuple[bool, str]:
     return True, "ok"
 
 
+def _point(runs: Sequence[RunResult], slo: Slo, open_loop: bool) -> CurvePoint:
+    """One load level's point: a single run as measured, or repeats at their conservative ends."""
+    from tfsbench.bench.stats.intervals import mean_ci
+
+    first = runs[0]
+    if len(runs) == 1:
+        met, reason = _judge(first, slo, open_loop)
+        return CurvePoint(run=first.config.label_text(), load=load_of(first),
+                          throughput_rps=first.summary.throughput_rps,
+                          slo_value_ms=slo.value_ms(first.summary) if first.summary.ok else float("nan"),
+                          p50_ms=first.summary.latency_ms.p50, met=met, reason=reason)
+    anything = Slo(slo.metric, "<=", 1e300)  # every check but the SLO itself
+    judged = [(r, _judge(r, anything, open_loop)) for r in runs]
+    usable = [r for r, (ok, _) in judged if ok]
+    left_out = [why for _, (ok, why) in judged if not ok]
+    label = f"{first.config.label_text()} (x{len(runs)})"
+    if not usable:
+        return CurvePoint(run=label, load=load_of(first), throughput_rps=0.0, slo_value_ms=float("nan"),
+                          p50_ms=first.summary.latency_ms.p50, met=False, repeats=len(runs),
+                          reason=f"no usable repeat of {len(runs)} ({left_out[0]})")
+    tput = mean_ci([r.summary.throughput_rps for r in usable])
+    value = mean_ci([slo.value_ms(r.summary) for r in usable])
+    high = value.conservative(higher_is_better=False)
+    met = slo.met_by(_with_value(usable[0].summary, slo.metric, high))
+    reason = "ok" if met else f"{slo.metric} {high:.1f} ms (high end of the 95% CI) misses the SLO"
+    n = len(usable)
+    reason += f"; {n} repeats, conservative end of the 95% CI" if value.has_interval else "; one usable repeat"
+    if left_out:
+        reason += f"; {len(left_out)} of {len(runs)} left out ({left_out[0]})"
+    p50 = sum(r.summary.latency_ms.p50 for r in usable) / n
+    return CurvePoint(run=label, load=load_of(first), throughput_rps=tput.conservative(higher_is_better=True),
+                      slo_value_ms=high, p50_ms=p50, met=met, reason=reason, repeats=len(runs),
+                      throughput_mean_rps=tput.mean, slo_value_mean_ms=value.mean)
+
+
+def _with_value(summary: Any, metric: str, value: float) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(summary, latency_ms=dataclasses.replace(summary.latency_ms, **{metric: value}))
+
+
+def _levels(runs: Sequence[RunResult]) -> list[list[RunResult]]:
+    """Runs grouped into load levels (repeats of one configuration at one load), in load order."""
+    from tfsbench.bench.stats.pairing import group_repeats
+
+    return sorted((list(g.runs) for g in group_repeats(runs)), key=lambda rs: load_of(rs[0]))
+
+
 def _interpolate(points: Sequence[CurvePoint], rps: float) -> tuple[float | None, float | None, str]:
     """SLO statistic and p50 at `rps` along the measured curve (linear between measured runs)."""
     usable = sorted((p for p in points if p.throughput_rps > 0), key=lambda p: p.throughput_rps)
@@ -166,14 +225,9 @@ def _config_plan(
     cost: float | None,
 ) -> ConfigPlan:
     cfg = runs[0].config
-    ordered = sorted(runs, key=load_of)
-    points = []
-    for r in ordered:
-        met, reason = _judge(r, slo, open_loop)
-        points.append(CurvePoint(
-            run=r.config.label_text(), load=load_of(r), throughput_rps=r.summary.throughput_rps,
-            slo_value_ms=slo.value_ms(r.summary) if r.summary.ok else float("nan"),
-            p50_ms=r.summary.latency_ms.p50, met=met, reason=reason))
+    levels = _levels(runs)
+    points = [_point(level, slo, open_loop) for level in levels]
+    ordered = [level[0] for level in levels]
     passing = [(p, r) for p, r in zip(points, ordered, strict=True) if p.met]
     demand_rps = max(target_qps or 0.0, (target_ips or 0.0) / cfg.batch_size)
     warnings: list[str] = []  # (closed-loop basis is stated once, in the plan's warnings)
@@ -200,8 +254,14 @@ def _config_plan(
     if pct is not None and s.requests < min_requests_for(pct):
         warnings.append(f"the capacity run has {s.requests} requests, too few to support a {slo.metric} "
                         f"(need ~{min_requests_for(pct)}): run longer")
-    if not s.stable:
+    if not s.stable and best_point.repeats == 1:
         warnings.append(f"the capacity run was unstable ({stability_text(s.stability_reason)})")
+    capacity_note = ""
+    if best_point.repeats > 1 and best_point.throughput_mean_rps is not None:
+        capacity_note = (f"the conservative end of the 95% CI over {best_point.repeats} repeats: mean "
+                         f"{best_point.throughput_mean_rps:.1f} req/s, capacity taken as {capacity:.1f} req/s; "
+                         f"{slo.metric} mean {best_point.slo_value_mean_ms:.1f} ms, taken as "
+                         f"{best_point.slo_value_ms:.1f} ms")
     if best_run.config.source == "locust":
         warnings.append("the capacity run is a Locust export: percentiles are rounded")
     if best_point is points[-1] and open_loop is False:
@@ -217,7 +277,7 @@ def _config_plan(
         slo_value_at_capacity_ms=best_point.slo_value_ms, demand_rps=demand_rps, replicas=replicas,
         per_replica_rps=per_replica, expected_ms=expected, expected_p50_ms=expected_p50, expected_note=note,
         cost_per_hour=cost_per_hour, cost_per_million=cost_per_million, points=tuple(points),
-        warnings=tuple(warnings),
+        warnings=tuple(warnings), capacity_note=capacity_note,
     )
 
 
@@ -290,7 +350,8 @@ def _recommend(configs: Sequence[ConfigPlan], slo: Slo, target_qps: float | None
     target = (f"{target_ips:g} predictions/s" if target_ips else f"{target_qps:g} requests/s")
     text = (f"Use {c.name} ({c.model}): {c.replicas} replica{'s carry' if c.replicas != 1 else ' carries'} {target} "
             f"at {c.per_replica_rps:.1f} req/s each, against a measured capacity of {c.capacity_rps:.1f} req/s "
-            f"({c.capacity_ips:.1f} predictions/s; from {c.basis}, run {c.capacity_run}); expected "
+            f"({c.capacity_ips:.1f} predictions/s; from {c.basis}, run {c.capacity_run}"
+            f"{'; ' + c.capacity_note if c.capacity_note else ''}); expected "
             f"{slo.metric} at that load is {c.expected_ms:.1f} ms against the SLO's {slo.bound_ms:g} ms.")
     if c.cost_per_million is not None:
         text += f" Cost: {c.cost_per_hour:.2f} per hour, {c.cost_per_million:.4f} per million predictions."
