@@ -79,6 +79,15 @@ def test_warmup_settles_on_throughput_beyond_noise() -> None:
     assert not stability.settled([(0, 0.5), (0, 0.5)])  # nothing answered yet
 
 
+def test_warmup_is_not_settled_while_a_slow_ramp_goes_on() -> None:
+    """8% a half-second: neighbours agree within noise, but over three slots it is 17%, beyond it (the
+    demo's runs used to climb 15-20% into their measured window)."""
+    ramp = [(1000, 0.5), (1080, 0.5), (1166, 0.5)]
+    assert stability.settled(ramp[-2:])
+    assert not stability.settled(ramp)
+    assert stability.settled([(1000, 0.5), (1030, 0.5), (990, 0.5)])
+
+
 def test_recorder_moves_the_measured_start_and_renumbers_warmup() -> None:
     """begin_measuring(t) mid-second: the second in progress ends at t, requests sent from t on are
     measured, and second 0 starts at t."""
@@ -149,11 +158,13 @@ def test_a_busy_machine_is_named_when_a_run_is_unstable() -> None:
 
 
 @pytest.mark.slow
-def test_the_server_view_follows_a_warmup_that_ended_early(tfs_url: str) -> None:
-    """The server's metrics are scraped around the measured window as decided, not the warm-up's bound."""
+def test_the_server_view_follows_a_warmup_that_ended_early(tfs_server) -> None:
+    """The server's metrics are scraped around the measured window as decided, not the warm-up's bound.
+    A 5 ms service time paces the target, so its throughput settles however busy the machine is."""
     from tfsbench.bench.measure.runner import run_benchmark
 
-    cfg = RunConfig(url=tfs_url, model="numeric", kind="numeric", batch_size=1, format="row", mode="closed",
+    url = tfs_server(service_time="5ms")
+    cfg = RunConfig(url=url, model="numeric", kind="numeric", batch_size=1, format="row", mode="closed",
                     engine="fast", concurrency=2, duration_s=2.0, warmup_s=6.0, warmup_auto=True)
     r = run_benchmark(cfg)
     assert r.summary.warmup_s < 6.0 - 1.0, r.summary.measure_note

@@ -84,9 +84,10 @@ class StopControl:
             history.append((now, completions))
         if now - self.start_at < stability.MIN_WARMUP_S:
             return
+        k = stability.SETTLE_SLOTS
         for h in self._history.values():
-            if len(h) < 3 or not stability.settled([(h[-2][1] - h[-3][1], h[-2][0] - h[-3][0]),
-                                                    (h[-1][1] - h[-2][1], h[-1][0] - h[-2][0])]):
+            if len(h) < k + 1 or not stability.settled(
+                    [(h[j][1] - h[j - 1][1], h[j][0] - h[j - 1][0]) for j in range(len(h) - k, len(h))]):
                 return
         at = now + LEAD_S
         self.measure_at = at
