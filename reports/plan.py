@@ -58,6 +58,7 @@ class CurvePoint:
     repeats: int = 1  # runs behind this point; > 1: throughput/slo_value are the conservative ends
     throughput_mean_rps: float | None = None  # with repeats: the mean the conservative end came from
     slo_value_mean_ms: float | None = None
+    used: int = 1  # repeats that passed every check but the SLO (the interval is over these)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +162,9 @@ def _point(runs: Sequence[RunResult], slo: Slo, open_loop: bool) -> CurvePoint:
     left_out = [why for _, (ok, why) in judged if not ok]
     label = f"{first.config.label_text()} (x{len(runs)})"
     if not usable:
-        return CurvePoint(run=label, load=load_of(first), throughput_rps=0.0, slo_value_ms=float("nan"),
+        measured = [slo.value_ms(r.summary) for r in runs if r.summary.ok]
+        return CurvePoint(run=label, load=load_of(first), throughput_rps=0.0,
+                          slo_value_ms=sum(measured) / len(measured) if measured else float("nan"),
                           p50_ms=first.summary.latency_ms.p50, met=False, repeats=len(runs),
                           reason=f"no usable repeat of {len(runs)} ({left_out[0]})")
     tput = mean_ci([r.summary.throughput_rps for r in usable])
@@ -176,7 +179,7 @@ def _point(runs: Sequence[RunResult], slo: Slo, open_loop: bool) -> CurvePoint:
     p50 = sum(r.summary.latency_ms.p50 for r in usable) / n
     return CurvePoint(run=label, load=load_of(first), throughput_rps=tput.conservative(higher_is_better=True),
                       slo_value_ms=high, p50_ms=p50, met=met, reason=reason, repeats=len(runs),
-                      throughput_mean_rps=tput.mean, slo_value_mean_ms=value.mean)
+                      throughput_mean_rps=tput.mean, slo_value_mean_ms=value.mean, used=n)
 
 
 def _with_value(summary: Any, metric: str, value: float) -> Any:
@@ -257,8 +260,14 @@ def _config_plan(
     if not s.stable and best_point.repeats == 1:
         warnings.append(f"the capacity run was unstable ({stability_text(s.stability_reason)})")
     capacity_note = ""
-    if best_point.repeats > 1 and best_point.throughput_mean_rps is not None:
-        capacity_note = (f"the conservative end of the 95% CI over {best_point.repeats} repeats: mean "
+    if best_point.repeats > 1 and best_point.used == 1:
+        capacity_note = (f"only 1 of {best_point.repeats} repeats was usable ({best_point.reason.split('; ', 2)[-1]}), "
+                         "so there is no interval: the capacity is that run's")
+        warnings.append(f"the capacity comes from 1 usable repeat of {best_point.repeats}: repeat it")
+    elif best_point.repeats > 1 and best_point.throughput_mean_rps is not None:
+        left = best_point.repeats - best_point.used
+        capacity_note = (f"the conservative end of the 95% CI over {best_point.used} repeats"
+                         f"{f' ({left} left out)' if left else ''}: mean "
                          f"{best_point.throughput_mean_rps:.1f} req/s, capacity taken as {capacity:.1f} req/s; "
                          f"{slo.metric} mean {best_point.slo_value_mean_ms:.1f} ms, taken as "
                          f"{best_point.slo_value_ms:.1f} ms")

@@ -61,3 +61,14 @@ def test_an_unstable_repeat_is_left_out_and_named() -> None:
 def test_single_runs_are_read_as_before() -> None:
     c = plan_of([run(1, 100.0, 5.0), run(4, 400.0, 20.0)]).configs[0]
     assert c.capacity_rps == 400.0 and c.capacity_note == "" and c.points[-1].repeats == 1
+
+
+def test_one_usable_repeat_has_no_interval_and_says_so() -> None:
+    runs = [run(4, 400.0, 20.0, seed=0), run(4, 800.0, 5.0, seed=1, stable=False),
+            run(4, 900.0, 5.0, seed=2, stable=False)]
+    c = plan_of(runs).configs[0]
+    assert c.capacity_rps == 400.0
+    assert "only 1 of 3 repeats was usable" in c.capacity_note
+    assert any("1 usable repeat of 3" in w for w in c.warnings)
+    none = plan_of([run(4, 800.0, 7.0, seed=s, stable=False) for s in range(2)]).configs[0]
+    assert not none.feasible and "measured 7.0 ms" in none.expected_note
