@@ -128,12 +128,16 @@ def figure(rows: Sequence[RepeatRow]) -> Any:
     for r in rows:
         c = r.runs[0].config
         series.setdefault((c.model, c.kind, c.batch_size, c.encoding, c.mode), []).append(r)
+    loads = [load_of(r.runs[0]) for r in rows]
+    span = (max(loads) - min(loads)) or max(loads) or 1.0
     with style.styled():
         fig, axes = style.new_figure(2, 1)
         ax_t, ax_l = axes[0]
         for i, ((model, kind, b, enc, _mode), members) in enumerate(series.items()):
             members.sort(key=lambda r: load_of(r.runs[0]))
-            xs = [load_of(r.runs[0]) for r in members]
+            # series side by side around each load level, so error bars at one load do not hide each other
+            dodge = 0.012 * span * (i - (len(series) - 1) / 2)
+            xs = [load_of(r.runs[0]) + dodge for r in members]
             color = style.kind_color(kind, i) if len({k[1] for k in series}) == len(series) else None
             label = f"{kind} b={b} {enc}" + (f" ({model})" if len({k[0] for k in series}) > 1 else "")
             for ax, attr in ((ax_t, "throughput_rps"), (ax_l, "p99_ms")):
