@@ -7,8 +7,10 @@ run by hand (`sweep`, `search`, `report`/`plan`), with small sizes so the demo t
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,16 +25,26 @@ class DemoSettings:
     concurrencies: tuple[int, ...] = (1, 8)
     # every run measures until stable (docs/stability.md), at most duration_s after a warm-up that
     # ends when throughput settles, at most warmup_s: the bounds keep the demo within 3 minutes
-    duration_s: float = 5.0
-    warmup_s: float = 1.5
+    duration_s: float = 7.0
+    warmup_s: float = 3.0
     engine: str = "fast"
     search_kind: str = "numeric"
     search_batch_size: int = 8
     search_max_probes: int = 3
+    # search probes are fixed-length open-loop runs (the demo's search does not re-measure), shorter
+    # than the sweep's bound so that the estimate and three probes fit in about 25 s
+    search_duration_s: float = 4.0
+    search_warmup_s: float = 2.0
     slo: str = "p99<=50ms"
     target_ips: float = 20000.0
     headroom: float = 0.3
     cost_per_replica_hour: float = 0.35  # an illustrative price, stated in the output
+    # target on one CPU, load generator on another (docs/demo.md: unpinned, a c=1 ping-pong between
+    # two processes changes speed when the scheduler moves one of them to the other's core), but only
+    # when other processes leave the CPUs idle: pinned next to other work, neither can move away from it
+    pin: bool = True
+    pin_max_busy_cpus: float = 0.3
+    prime_requests: int = 20  # per kind, before the sweep: offload workers and caches start here, not mid-run
 
 
 @dataclass(slots=True)
@@ -66,6 +78,9 @@ def measure(url: str, out_dir: Path, settings: DemoSettings = DemoSettings(), *,
     plan = SweepPlan(base=base, kinds=settings.kinds, batch_sizes=settings.batch_sizes, formats=("row",),
                      concurrencies=settings.concurrencies)
     n = len(plan.configs())
+    t0 = time.perf_counter()
+    prime(url, settings)
+    timings["prime"] = time.perf_counter() - t0
     log(f"[2/4] sweep: {n} closed-loop runs ({len(settings.kinds)} kinds x {len(settings.batch_sizes)} batch sizes "
         f"x {len(settings.concurrencies)} concurrency levels), each measured until stable (at most "
         f"{settings.duration_s:g}s) after a warm-up until throughput settles (at most {settings.warmup_s:g}s) "
@@ -77,8 +92,8 @@ def measure(url: str, out_dir: Path, settings: DemoSettings = DemoSettings(), *,
         raise KeyboardInterrupt
     search_base = RunConfig(url=url, model=settings.search_kind, kind=settings.search_kind,
                             batch_size=settings.search_batch_size, format="row", mode="open", engine=settings.engine,
-                            rate_rps=1.0, arrival="poisson", duration_s=settings.duration_s,
-                            warmup_s=settings.warmup_s, seed=0, until_stable=True, warmup_auto=True)
+                            rate_rps=1.0, arrival="poisson", duration_s=settings.search_duration_s,
+                            warmup_s=settings.search_warmup_s, seed=0, until_stable=True, warmup_auto=True)
     log(f"[3/4] SLO search: highest open-loop (Poisson) rate of {settings.search_kind} b={settings.search_batch_size} "
         f"meeting {slo}, at most {settings.search_max_probes} probes -> {search_dir}")
     t0 = time.perf_counter()
@@ -114,6 +129,89 @@ def report_and_plan(outcome: DemoOutcome, settings: DemoSettings = DemoSettings(
     outcome.report_html = files.html
     outcome.plan_json = files.plan_json
     return outcome
+
+
+def prime(url: str, settings: DemoSettings) -> None:
+    """A few requests of every kind at the largest batch size before anything is measured: the target
+    starts its image-decoding worker processes on the first large body, which would otherwise happen
+    inside the first image run's measured window (a step in its throughput)."""
+    from tfsbench.bench.measure.runner import run_benchmark
+
+    for kind in settings.kinds:
+        config = RunConfig(url=url, model=kind, kind=kind, batch_size=max(settings.batch_sizes), format="row",
+                           mode="closed", engine=settings.engine, concurrency=max(settings.concurrencies),
+                           requests_limit=settings.prime_requests, warmup_s=0.0, seed=0)
+        run_benchmark(config)
+
+
+def cpus_for_pinning() -> tuple[set[int], set[int]] | None:
+    """(client CPUs, target CPUs): the first allowed CPU for the load generator, the next for the target;
+    None with fewer than two CPUs (nothing to separate)."""
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+    if len(allowed) < 2:
+        return None
+    return {allowed[0]}, {allowed[1]}
+
+
+def busy_cpus(sample_s: float = 0.5) -> float | None:
+    """CPUs' worth of work (user, system, ...) the machine did over `sample_s` (/proc/stat; None elsewhere)."""
+    def read() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]), idle
+    try:
+        total0, idle0 = read()
+        time.sleep(sample_s)
+        total1, idle1 = read()
+    except (OSError, ValueError, IndexError):
+        return None
+    ticks = total1 - total0
+    ncpu = os.cpu_count() or 1
+    return 0.0 if ticks <= 0 else ncpu * (ticks - (idle1 - idle0)) / ticks
+
+
+@contextmanager
+def pinned(target_pid: int, enabled: bool = True, *, max_busy_cpus: float = 0.3,
+           log: Callable[[str], None] = print) -> Iterator[bool]:
+    """Pin the target (and the worker processes it starts later: they inherit it) to one CPU and this
+    process (the load generator) to another for the duration, when the machine is otherwise idle
+    (at most `max_busy_cpus` of other work); restore this process's CPUs after."""
+    cpus = cpus_for_pinning() if enabled else None
+    if cpus is None:
+        yield False
+        return
+    busy = busy_cpus()
+    if busy is not None and busy > max_busy_cpus:
+        log(f"      not pinned: other processes keep {busy:.1f} CPUs busy, and pinned next to them neither the "
+            "target nor the load generator could move away")
+        yield False
+        return
+    client, target = cpus
+    before = os.sched_getaffinity(0)
+    try:
+        for tid in _threads(target_pid):  # like taskset -a: threads already running, not only the main one
+            os.sched_setaffinity(tid, target)
+        os.sched_setaffinity(0, client)
+    except OSError as exc:  # not allowed here (a restricted container): measure unpinned, say so
+        log(f"      not pinned ({exc.strerror}): target and load generator share the CPUs")
+        yield False
+        return
+    log(f"      pinned: target on CPU {min(target)}, load generator on CPU {min(client)}")
+    try:
+        yield True
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _threads(pid: int) -> list[int]:
+    try:
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return [pid]
 
 
 PROTOCOL_REQUESTS = 1500  # per protocol: about a second each against the embedded target

@@ -27,14 +27,15 @@ def register(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tfsbench.commands.report import check_out_dir
-    from tfsbench.pipeline import DemoSettings, compare_protocols, measure, report_and_plan
+    from tfsbench.pipeline import DemoSettings, compare_protocols, measure, pinned, report_and_plan
     from tfsbench.server.testing import serve_process
 
     out = check_out_dir(args.out)
     settings = DemoSettings()
     if args.quick:
         settings = DemoSettings(kinds=("numeric", "text", "image"), batch_sizes=(1, 8), concurrencies=(1, 4),
-                                duration_s=1.5, warmup_s=0.3, search_max_probes=3)
+                                duration_s=1.5, warmup_s=0.3, search_max_probes=3, search_duration_s=1.5,
+                                search_warmup_s=0.3)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -45,10 +46,11 @@ def run(args: argparse.Namespace) -> int:
     with serve_process("--grpc-port", "0") as server:
         url = server.base_url
         log(f"      target: {url}, gRPC {server.grpc_url} (models numeric, text, image)")
-        outcome = measure(url, Path(out), settings, progress=not args.no_progress, log=log)
-        t1 = time.perf_counter()
-        outcome.protocols_dir = compare_protocols(url, server.grpc_url, Path(out) / "protocols", log=log)
-        outcome.timings_s["protocols"] = time.perf_counter() - t1
+        with pinned(server.pid, settings.pin, max_busy_cpus=settings.pin_max_busy_cpus, log=log):
+            outcome = measure(url, Path(out), settings, progress=not args.no_progress, log=log)
+            t1 = time.perf_counter()
+            outcome.protocols_dir = compare_protocols(url, server.grpc_url, Path(out) / "protocols", log=log)
+            outcome.timings_s["protocols"] = time.perf_counter() - t1
     log("      target stopped")
     outcome = report_and_plan(outcome, settings, log=log)
     total = time.perf_counter() - t0
