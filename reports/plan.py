@@ -21,7 +21,7 @@ samples) is left out of the interval and named, as the search leaves out an inco
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -170,14 +170,18 @@ def _point(runs: Sequence[RunResult], slo: Slo, open_loop: bool) -> CurvePoint:
     tput = mean_ci([r.summary.throughput_rps for r in usable])
     value = mean_ci([slo.value_ms(r.summary) for r in usable])
     high = value.conservative(higher_is_better=False)
-    met = slo.met_by(_with_value(usable[0].summary, slo.metric, high))
+    low_rps = tput.conservative(higher_is_better=True)
+    met = slo.met_by(_with_value(usable[0].summary, slo.metric, high)) and low_rps > 0
     reason = "ok" if met else f"{slo.metric} {high:.1f} ms (high end of the 95% CI) misses the SLO"
+    if low_rps <= 0:
+        reason = (f"throughput {tput.mean:.1f} req/s with a 95% CI reaching {low_rps:.1f}: too noisy to size "
+                  "from (repeat more)")
     n = len(usable)
     reason += f"; {n} repeats, conservative end of the 95% CI" if value.has_interval else "; one usable repeat"
     if left_out:
         reason += f"; {len(left_out)} of {len(runs)} left out ({left_out[0]})"
     p50 = sum(r.summary.latency_ms.p50 for r in usable) / n
-    return CurvePoint(run=label, load=load_of(first), throughput_rps=tput.conservative(higher_is_better=True),
+    return CurvePoint(run=label, load=load_of(first), throughput_rps=max(low_rps, 0.0),
                       slo_value_ms=high, p50_ms=p50, met=met, reason=reason, repeats=len(runs),
                       throughput_mean_rps=tput.mean, slo_value_mean_ms=value.mean, used=n)
 
@@ -188,11 +192,16 @@ def _with_value(summary: Any, metric: str, value: float) -> Any:
     return dataclasses.replace(summary, latency_ms=dataclasses.replace(summary.latency_ms, **{metric: value}))
 
 
-def _levels(runs: Sequence[RunResult]) -> list[list[RunResult]]:
-    """Runs grouped into load levels (repeats of one configuration at one load), in load order."""
+def _levels(runs: Sequence[RunResult], source_of: Mapping[int, int] | None = None) -> list[list[RunResult]]:
+    """Runs grouped into load levels (repeats of one configuration at one load, from one input), in
+    load order. Runs of two inputs (a before and an after sweep) are never one another's repeats."""
     from tfsbench.bench.stats.pairing import group_repeats
 
-    return sorted((list(g.runs) for g in group_repeats(runs)), key=lambda rs: load_of(rs[0]))
+    by_source: dict[int, list[RunResult]] = {}
+    for r in runs:
+        by_source.setdefault((source_of or {}).get(id(r), 0), []).append(r)
+    levels = [list(g.runs) for rs in by_source.values() for g in group_repeats(rs)]
+    return sorted(levels, key=lambda rs: load_of(rs[0]))
 
 
 def _interpolate(points: Sequence[CurvePoint], rps: float) -> tuple[float | None, float | None, str]:
@@ -226,9 +235,10 @@ def _config_plan(
     target_ips: float | None,
     headroom: float,
     cost: float | None,
+    source_of: Mapping[int, int] | None = None,
 ) -> ConfigPlan:
     cfg = runs[0].config
-    levels = _levels(runs)
+    levels = _levels(runs, source_of)
     points = [_point(level, slo, open_loop) for level in levels]
     ordered = [level[0] for level in levels]
     passing = [(p, r) for p, r in zip(points, ordered, strict=True) if p.met]
@@ -311,6 +321,7 @@ def make_plan(
         raise InputError(f"--cost-per-replica-hour must be a non-negative number, not {cost_per_replica_hour!r}")
     # (config key) -> {"search": [...], "open": [...], "closed": [...]}
     groups: dict[tuple, dict[str, list[RunResult]]] = {}
+    source_of = {id(run): i for i, src in enumerate(sources) for run in src.runs}
     for src in sources:
         for run in src.runs:
             cfg = run.config
@@ -325,7 +336,8 @@ def make_plan(
         else:
             runs, basis, open_loop = by_basis["closed"], "closed-loop sweep", False
         configs.append(_config_plan(runs, basis=basis, open_loop=open_loop, slo=slo, target_qps=target_qps,
-                                    target_ips=target_ips, headroom=headroom, cost=cost_per_replica_hour))
+                                    target_ips=target_ips, headroom=headroom, cost=cost_per_replica_hour,
+                                    source_of=source_of))
     order = {"numeric": 0, "text": 1, "image": 2}
     configs.sort(key=lambda c: (order.get(c.kind, 9), c.kind, c.model, c.batch_size, c.format))
     recommended, text = _recommend(configs, slo, target_qps, target_ips, cost_per_replica_hour)

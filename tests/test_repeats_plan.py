@@ -72,3 +72,19 @@ def test_one_usable_repeat_has_no_interval_and_says_so() -> None:
     assert any("1 usable repeat of 3" in w for w in c.warnings)
     none = plan_of([run(4, 800.0, 7.0, seed=s, stable=False) for s in range(2)]).configs[0]
     assert not none.feasible and "measured 7.0 ms" in none.expected_note
+
+
+def test_runs_of_two_inputs_are_not_repeats() -> None:
+    before = [run(4, 400.0, 20.0, seed=0)]
+    after = [run(4, 520.0, 15.0, seed=1)]
+    plan = make_plan([Source(path="before", kind="sweep", runs=tuple(before)),
+                      Source(path="after", kind="sweep", runs=tuple(after))], parse_slo("p99<=50ms"),
+                     target_qps=1000.0, headroom=0.0)
+    c = plan.configs[0]
+    assert all(p.repeats == 1 for p in c.points) and c.capacity_rps == 520.0
+
+
+def test_a_throughput_interval_reaching_zero_cannot_set_a_capacity() -> None:
+    runs = [run(1, 100.0, 5.0)] + [run(4, t, 20.0, seed=i) for i, t in enumerate((100.0, 900.0))]  # t(2) = 12.7
+    c = plan_of(runs).configs[0]
+    assert c.capacity_rps == 100.0 and "too noisy to size from" in c.points[-1].reason
