@@ -112,9 +112,9 @@ def build_section(ctx: ReportContext) -> Section | None:
     html = f'<p>{_e(intro)}</p><div class="scroll"><table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table></div>{more}'
     md = ("| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n"
           + "\n".join("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in body))
-    warns = tuple(f"{r.name} ({r.runs[0].config.model}): only {r.stable} of {r.n} repeats were stable"
-                  for r in rows if r.stable < r.n)
-    return Section(SECTION_ID, TITLE, html, f"{intro}\n\n{md}", warns)
+    # no warnings of its own: an unstable repeat is already warned about as a run, and the table's
+    # 'stable' column says how many of each configuration's repeats held still
+    return Section(SECTION_ID, TITLE, html, f"{intro}\n\n{md}")
 
 
 def figure(rows: Sequence[RepeatRow]) -> Any:
