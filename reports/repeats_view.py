@@ -62,10 +62,16 @@ def _ms_digits(value: float) -> int:
     return 0 if value >= 100 else 1 if value >= 10 else 2
 
 
-def repeat_rows(runs: Sequence[RunResult], slo: Any = None) -> list[RepeatRow]:
-    """Configurations with at least two complete repeats, in input order."""
+def repeat_rows(runs: Sequence[RunResult], slo: Any = None, sources: Sequence[Any] = ()) -> list[RepeatRow]:
+    """Configurations with at least two complete repeats, in input order. With `sources` (the
+    report's inputs), repeats are looked for within each input: a before and an after sweep are
+    not each other's repeats."""
+    complete = [r for r in runs if not r.partial and r.summary.ok > 0]
+    keep = {id(r) for r in complete}
+    per_input = [[r for r in src.runs if id(r) in keep] for src in sources] or [complete]
+    groups = [g for rs in per_input for g in group_repeats(rs)]
     out = []
-    for group in group_repeats([r for r in runs if not r.partial and r.summary.ok > 0]):
+    for group in groups:
         if len(group.runs) < 2:
             continue
         rs = group.runs
@@ -91,7 +97,7 @@ def _e(value: Any) -> str:
 
 
 def build_section(ctx: ReportContext) -> Section | None:
-    rows = repeat_rows(ctx.runs, ctx.slo)
+    rows = repeat_rows(ctx.runs, ctx.slo, ctx.sources)
     if not rows:
         return None
     head = ["configuration", "model", "repeats", "stable", "throughput", "p99"]
@@ -157,7 +163,7 @@ def figure(rows: Sequence[RepeatRow]) -> Any:
 
 
 def build_figures(ctx: ReportContext) -> list[FigureOut]:
-    fig = figure(repeat_rows(ctx.runs, ctx.slo))
+    fig = figure(repeat_rows(ctx.runs, ctx.slo, ctx.sources))
     if fig is None:
         return []
     from tfsbench.reports import style

@@ -79,3 +79,13 @@ def test_report_command_wiring(tmp_path: Path) -> None:
     res = cli("report", d, "--out", tmp_path / "rep")
     assert res.code == 0, res.stderr
     assert "Repeats: mean and 95% CI" in (tmp_path / "rep" / "report.html").read_text()
+
+
+def test_runs_of_two_inputs_are_not_repeats(tmp_path: Path) -> None:
+    for name, rps in (("before", 100.0), ("after", 130.0)):
+        d = tmp_path / name
+        d.mkdir()
+        save_result(repeats([rps], [2.0])[0], d / "a.json")
+    ctx = build_context(load_sources([str(tmp_path / "before"), str(tmp_path / "after")]))
+    assert all(s.id != "repeats" for s in ctx.sections)
+    assert len(repeat_rows(ctx.runs)) == 1  # without the inputs, the two would be pooled
