@@ -155,3 +155,19 @@ def test_sweep_until_stable_flags_reach_the_runs(tfs_url: str, tmp_path: Path) -
     assert "until stable (at most 3 s)" in res.stderr
     cfg = load_result(out / "numeric-b1-row-c2.json").config
     assert (cfg.until_stable, cfg.duration_s, cfg.warmup_auto, cfg.warmup_s) == (True, 3.0, True, 1.0)
+
+
+def test_flags_replace_the_other_kind_of_bound_from_the_file(tmp_path: Path) -> None:
+    from tfsbench.cli import build_parser
+    from tfsbench.commands.sweep import build_sweep
+
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('[sweep]\nurl = "http://127.0.0.1:1"\nmodel = "m"\nkinds = ["numeric"]\nbatch_sizes = [1]\n'
+                   'duration = "5s"\nwarmup = "1s"\nrepeat = 2\nout = "o"\n')
+    args = build_parser().parse_args(["sweep", "--config", str(cfg), "--max-duration", "20s", "--max-warmup", "4s"])
+    sf = build_sweep(args)
+    b = sf.plan.base
+    assert (b.until_stable, b.duration_s, b.warmup_auto, b.warmup_s, sf.repeat) == (True, 20.0, True, 4.0, 2)
+    args = build_parser().parse_args(["sweep", "--config", str(cfg), "--repeat", "5", "--duration", "3s"])
+    sf = build_sweep(args)
+    assert (sf.plan.base.until_stable, sf.plan.base.duration_s, sf.repeat) == (False, 3.0, 5)
