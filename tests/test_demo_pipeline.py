@@ -48,31 +48,3 @@ def test_demo_refuses_an_out_that_is_a_file(tmp_path) -> None:
     proc = cli("demo", "--out", f)
     assert proc.returncode == 2 and "--out" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
-
-def test_pinning_separates_target_and_load_generator_and_restores(tmp_path) -> None:
-    """The demo pins the target (all its threads, and so the workers it starts later) to one CPU and
-    the load generator to another, and gives this process its CPUs back afterwards."""
-    import os
-    import subprocess
-    import sys
-
-    from tfsbench.pipeline import cpus_for_pinning, pinned
-
-    cpus = cpus_for_pinning()
-    before = os.sched_getaffinity(0)
-    if len(before) < 2:
-        assert cpus is None
-        return
-    client, target = cpus
-    assert client.isdisjoint(target)
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    try:
-        with pinned(proc.pid, True, max_busy_cpus=float("inf"), log=lambda _m: None) as done:
-            assert done
-            assert os.sched_getaffinity(proc.pid) == target
-            assert os.sched_getaffinity(0) == client
-        assert os.sched_getaffinity(0) == before
-        with pinned(proc.pid, True, max_busy_cpus=-1.0, log=lambda _m: None) as done:  # "the machine is busy"
-            assert not done and os.sched_getaffinity(0) == before
-    finally:
-        proc.communicate(b"", timeout=10)

@@ -27,7 +27,7 @@ def register(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tfsbench.commands.report import check_out_dir
-    from tfsbench.pipeline import DemoSettings, compare_protocols, measure, pinned, report_and_plan
+    from tfsbench.pipeline import DemoSettings, compare_protocols, measure, report_and_plan
     from tfsbench.server.testing import serve_process
 
     out = check_out_dir(args.out)
@@ -46,11 +46,10 @@ def run(args: argparse.Namespace) -> int:
     with serve_process("--grpc-port", "0") as server:
         url = server.base_url
         log(f"      target: {url}, gRPC {server.grpc_url} (models numeric, text, image)")
-        with pinned(server.pid, settings.pin, max_busy_cpus=settings.pin_max_busy_cpus, log=log):
-            outcome = measure(url, Path(out), settings, progress=not args.no_progress, log=log)
-            t1 = time.perf_counter()
-            outcome.protocols_dir = compare_protocols(url, server.grpc_url, Path(out) / "protocols", log=log)
-            outcome.timings_s["protocols"] = time.perf_counter() - t1
+        outcome = measure(url, Path(out), settings, progress=not args.no_progress, log=log)
+        t1 = time.perf_counter()
+        outcome.protocols_dir = compare_protocols(url, server.grpc_url, Path(out) / "protocols", log=log)
+        outcome.timings_s["protocols"] = time.perf_counter() - t1
     log("      target stopped")
     outcome = report_and_plan(outcome, settings, log=log)
     total = time.perf_counter() - t0
