@@ -43,12 +43,12 @@ def test_the_engine_refuses_an_unbounded_run() -> None:
             check_config(dataclasses.replace(unbounded, **bad))
 
 
-def test_run_defaults_to_30_seconds_or_the_request_count() -> None:
+def test_run_defaults_to_until_stable_within_60_seconds_or_the_request_count() -> None:
     from tfsbench.commands.run import build_config
 
     base = ("run", "--url", CLOSED, "--model", "m", "--concurrency", "1", "--out", "x.json")
-    config = build_config(_parse(*base))
-    assert config.duration_s == 30.0 and config.requests_limit is None
+    config = build_config(_parse(*base))  # measures until stable, bounded by --max-duration (default 60 s)
+    assert config.until_stable and config.duration_s == 60.0 and config.requests_limit is None
     config = build_config(_parse(*base, "--requests", "500"))
     assert config.duration_s is None and config.requests_limit == 500
     assert 0 < config.timeout_s <= 3600
