@@ -37,7 +37,7 @@ class DemoSettings:
     target_ips: float = 20000.0
     headroom: float = 0.3
     cost_per_replica_hour: float = 0.35  # an illustrative price, stated in the output
-    prime_requests: int = 20  # per kind, before the sweep: offload workers and caches start here, not mid-run
+    prime_requests: int = 20  # per kind, before the sweep: first calls and thread-pool growth happen here
 
 
 @dataclass(slots=True)
@@ -125,9 +125,10 @@ def report_and_plan(outcome: DemoOutcome, settings: DemoSettings = DemoSettings(
 
 
 def prime(url: str, settings: DemoSettings) -> None:
-    """A few requests of every kind at the largest batch size before anything is measured: the target
-    starts its image-decoding worker processes on the first large body, which would otherwise happen
-    inside the first image run's measured window (a step in its throughput)."""
+    """A few requests of every kind at the largest batch size and concurrency before anything is
+    measured: each model's first calls and the target's thread pool growing to its size happen here,
+    not in the first run's measured window. (The target's decoding worker processes start only for
+    bodies over 256 KiB; the demo's largest, image b=8, is about 30 KB.)"""
     from tfsbench.bench.measure.runner import run_benchmark
 
     for kind in settings.kinds:
