@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import unicodedata
 from collections.abc import Sequence
 
 from tfsbench.bench.args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
@@ -41,7 +42,13 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse that reports bad arguments as one line (no usage dump) and exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)}\n")
+
+
+def one_line(text: str) -> str:
+    """Control characters from the user's arguments (\\x1e, \\x85, U+2028...) escaped, so the error stays one line."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") and c != "\t" else c
+                   for c in text)
 
 
 def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -73,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status = args.func(args)
     except InputError as exc:
-        print(f"tfsbench {args.command}: error: {exc}", file=sys.stderr)
+        print(f"tfsbench {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"tfsbench {args.command}: interrupted", file=sys.stderr)
