@@ -134,7 +134,8 @@ def prime(url: str, settings: DemoSettings) -> None:
     for kind in settings.kinds:
         config = RunConfig(url=url, model=kind, kind=kind, batch_size=max(settings.batch_sizes), format="row",
                            mode="closed", engine=settings.engine, concurrency=max(settings.concurrencies),
-                           requests_limit=settings.prime_requests, warmup_s=0.0, seed=0)
+                           requests_limit=settings.prime_requests, warmup_s=0.0, seed=0,
+                           extra={"server_metrics": "off"})  # nothing to view; and a scrape can land after the end
         run_benchmark(config)
 
 
