@@ -63,3 +63,12 @@ def test_async_scrape_stops_at_the_cap(endless_metrics):
     scrape = asyncio.run(go())
     assert scrape.samples is None
     assert "larger than" in scrape.error
+
+
+def test_trimmed_buckets_of_an_empty_window_are_empty():
+    """A window in which the server saw no request (all cumulative counts 0) has no buckets to keep;
+    it used to raise IndexError and crash the run that scraped it."""
+    empty = ((0.001, 0.0), (0.005, 0.0), (float("inf"), 0.0))
+    assert server_metrics._trimmed(empty) == []
+    some = ((0.001, 0.0), (0.005, 3.0), (0.01, 4.0), (float("inf"), 4.0))
+    assert server_metrics._trimmed(some) == [(0.001, 0.0), (0.005, 3.0), (0.01, 4.0), (float("inf"), 4.0)]

@@ -314,8 +314,8 @@ def server_view(before: Scrape, after: Scrape, model: str, api: str = "predict",
 def _trimmed(buckets: tuple[tuple[float, float], ...]) -> list[tuple[float, float]]:
     """The cumulative buckets that carry information: from the last empty one before the data to
     the first full one, plus +Inf (TF Serving has 34; a run usually touches a handful)."""
-    if not buckets:
-        return []
+    if not buckets or buckets[-1][1] <= 0:
+        return []  # the server saw no request in the window: no bucket carries information
     total = buckets[-1][1]
     first = next((i for i, (_, c) in enumerate(buckets) if c > 0), len(buckets) - 1)
     last = next((i for i, (_, c) in enumerate(buckets) if c >= total), len(buckets) - 1)
