@@ -129,7 +129,8 @@ def protocol_figure(rows: Sequence[ProtocolRow]) -> Any:
         ax.set_xticks(range(len(groups)), labels, fontsize=7, rotation=30, ha="right")
         ax.set_title(f"{title}: REST vs gRPC")
         ax.set_ylabel(unit)
-        ax.legend(fontsize=8)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # headroom: the legend never covers a bar
+        ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
 
