@@ -109,11 +109,13 @@ def test_md1_theory_is_rho_056() -> None:
 
 @pytest.mark.slow
 @pytest.mark.serial
-@pytest.mark.timeout(600)  # about 2 minutes on an idle 2-core VM (8 probes found 112 req/s for 112.2)
+# Each probe measures at least 8 s (about 900 samples near the answer, more until stable): with the
+# 1,300 samples of 3 s probes the p99 estimate's own noise moved the answer 12.6% off in one CI run of two.
+@pytest.mark.timeout(900)  # 2-4 minutes on an idle 2-core VM (8 probes found 112 req/s for 112.2)
 def test_search_finds_the_md1_rate_within_10_percent(single_server_queue: str, tmp_path: Path) -> None:
     theory = md1_rate_for_p99(SERVICE_S, 5 * SERVICE_S)
     base = RunConfig(url=single_server_queue, model="m", kind="constant", batch_size=1, format="row", mode="open",
-                     engine="fast", rate_rps=1.0, arrival="poisson", duration_s=3.0, warmup_s=2.0, warmup_auto=True)
+                     engine="fast", rate_rps=1.0, arrival="poisson", duration_s=8.0, warmup_s=2.0, warmup_auto=True)
     out = run_search(base, parse_slo(f"p99<={5 * SERVICE_S * 1000:g}ms"), tmp_path, lo_rps=0.5 * theory,
                      hi_rps=1.0 / SERVICE_S, progress=False, log=lambda m: None, tolerance=0.08)
     reasons = [v.reason for v in out.verdicts]
