@@ -33,14 +33,14 @@ _REST_RE = re.compile(r"serve: listening on (http://\S+)")
 def serve_both(cpus: set[int] | None) -> Iterator[tuple[str, str]]:
     """`tfsbench serve --port 0 --grpc-port 0` in a subprocess (pinned to `cpus`); yields
     (REST base URL, grpc://HOST:PORT) of the same process."""
-    def pin() -> None:
-        if cpus:
-            os.sched_setaffinity(0, cpus)
-
     env = dict(os.environ, GRPC_VERBOSITY="NONE")
+    # No preexec_fn: it forces a plain fork() that runs Python in the child, and this process may hold
+    # grpcio's threads (a fork with their locks held can hang the child before it execs). The target
+    # is pinned right after it starts instead; it is still importing then, long before it serves.
     proc = subprocess.Popen([sys.executable, "-m", "tfsbench", "serve", "--port", "0", "--grpc-port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            preexec_fn=pin, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    if cpus:
+        os.sched_setaffinity(proc.pid, cpus)
     rest: list[str] = []
     found: list[str] = []
 
