@@ -213,7 +213,8 @@ def test_inconclusive_probes_are_measured_again_not_counted_as_slo_failures(tmp_
 def test_probes_measure_long_enough_for_their_percentile() -> None:
     from tfsbench.bench.orchestrate.search import MAX_PROBE_S, probe_bound_s
 
-    assert probe_bound_s(10.0, 23.4, parse_slo("p99<=100ms")) == pytest.approx(1500 / 23.4)  # 64 s, not 10
+    assert probe_bound_s(10.0, 23.4, parse_slo("p99<=100ms")) == MAX_PROBE_S  # 3000 samples: 128 s, capped
+    assert probe_bound_s(10.0, 40.0, parse_slo("p99<=100ms")) == pytest.approx(3000 / 40.0)  # 75 s, not 10
     assert probe_bound_s(10.0, 5000.0, parse_slo("p99<=100ms")) == 10.0
     assert probe_bound_s(10.0, 50.0, parse_slo("p99.9<=100ms")) == MAX_PROBE_S
 

@@ -184,3 +184,46 @@ def test_sub_millisecond_jitter_is_not_a_change_of_speed() -> None:
     assert ok, reason
     slower = [(c, h) for c, h in _seconds([1200] * 6, [0.5] * 3 + [0.8] * 3, rng)]  # 1.5 ms -> 1.8 ms median
     assert not stability.verdict(slower, 7200)[0]
+
+
+def _md1_seconds(rate: float, service_ms: list[float], seed: int) -> list[tuple[int, object]]:
+    """Seconds of a single-server queue (Poisson arrivals, deterministic service of `service_ms[s]`
+    in second s): its slow responses come in bursts (one busy period makes several)."""
+    rng = np.random.default_rng(seed)
+    arrivals = np.cumsum(rng.exponential(1.0 / rate, int(rate * len(service_ms) * 1.3) + 50))
+    arrivals = arrivals[arrivals < len(service_ms)]
+    latency = np.empty(len(arrivals))
+    free = 0.0
+    for i, a in enumerate(arrivals):
+        free = max(a, free) + service_ms[int(a)] / 1000.0
+        latency[i] = free - a
+    out = []
+    for s in range(len(service_ms)):
+        h = hist.new()
+        in_s = (arrivals >= s) & (arrivals < s + 1)
+        hist.record_many(h, latency[in_s] * 1e6)
+        out.append((int(in_s.sum()), h))
+    return out
+
+
+@pytest.mark.slow
+def test_a_queues_bursts_widen_the_intervals_and_a_slowdown_is_still_caught() -> None:
+    """A steady M/D/1 queue at rho 0.5: with independent-sample intervals its thirds' p99s (5-10
+    exceedances each, in bursts) were called apart in 5 of these 20 30 s runs; the run's own dispersion
+    widens them. A 30% slower service from mid-run is still caught in every run."""
+    steady = [_md1_seconds(100.0, [5.0] * 30, seed) for seed in range(20)]
+    assert sum(stability.verdict(s, sum(c for c, _ in s))[0] for s in steady) >= 17  # 15 without, 18 with
+    planted = [_md1_seconds(100.0, [5.0] * 15 + [6.5] * 15, seed) for seed in range(20)]
+    assert not any(stability.verdict(s, sum(c for c, _ in s))[0] for s in planted)
+
+
+def test_dispersion_is_pooled_without_the_most_dispersed_window_and_only_when_significant() -> None:
+    poisson_like = (10.0, 9)  # chi-square 10 on 9 df: what independent samples give
+    bursty = (60.0, 9)
+    assert stability.run_dispersion([poisson_like, poisson_like, bursty]) == 1.0  # the change's window
+    assert stability.run_dispersion([bursty, bursty, poisson_like]) == pytest.approx(35.0 / 9)
+    assert stability.run_dispersion([bursty, bursty, bursty]) == pytest.approx(60.0 / 9)
+    assert stability.run_dispersion([None, None, None]) == 1.0
+    assert stability.chi2_quantile(0.99, 18) == pytest.approx(34.81, rel=0.01)
+    assert stability.count_dispersion([100, 100, 100]) == (0.0, 2)
+    assert stability.exceedance_dispersion([(100, 1), (100, 1)]) == (0.0, 1)

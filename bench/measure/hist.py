@@ -77,6 +77,12 @@ def record_many(h: HdrHistogram, values_us: Sequence[float] | np.ndarray,
     return n
 
 
+def count_above(h: HdrHistogram, value_us: float) -> int:
+    """How many recorded values lie in buckets above the one holding `value_us` (numpy, no loop)."""
+    index = h.get_counts_array_index(max(LOWEST_US, min(HIGHEST_US, int(value_us))))
+    return int(_counts_view(h)[index + 1:].sum())
+
+
 def clear(h: HdrHistogram) -> None:
     """Reset in place (hdrh's own reset loops in Python over ~23k counters)."""
     _counts_view(h)[:] = 0

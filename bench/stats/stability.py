@@ -12,6 +12,10 @@ and windows (thirds of the measured window) disagree only when the gap between t
   same for the median: a window's p99 rests on a few responses, so a 30% change of speed can hide
   inside its interval, never inside the median's.
 
+Those intervals assume independent samples; a queue's slow responses come in bursts and a busy
+machine's throughput swings from second to second. Each interval's variance is multiplied by the
+run's own dispersion when it is significant (`run_dispersion`: batch means with one-second batches).
+
 Windows disagree, as asv and pyperf judge a difference, only when it is both larger than the
 tolerance (max/min > 1.10, perf_analyzer's threshold) and significant (the windows' intervals do
 not all overlap: `disagreement` > 0). A steady server on a busy machine passes; a real change of
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 from hdrh.histogram import HdrHistogram
 from tfsbench.bench.measure import hist
@@ -47,6 +52,7 @@ MIN_SAMPLES_P999 = 10_000
 WINDOWS_COMPARED = 3
 TOLERANCE = 0.10
 Z95 = 1.96
+DISPERSION_CONFIDENCE = 0.99  # per-second variation beyond independent samples is believed above this
 MIN_WARMUP_S = 1.0
 SETTLE_SLOTS = 3  # warm-up slots (about half a second each) that must agree
 JUDGED_PERCENTILE = 99.0
@@ -62,21 +68,72 @@ def samples_needed(percentile: float = JUDGED_PERCENTILE) -> int:
     return int(math.ceil(round(10.0 / (1.0 - percentile / 100.0), 6)))
 
 
-def count_interval(count: int, duration_s: float) -> Interval:
-    """95% interval of a rate from `count` events in `duration_s` (Poisson)."""
-    half = Z95 * math.sqrt(max(count, 0))
+def count_interval(count: int, duration_s: float, dispersion: float = 1.0) -> Interval:
+    """95% interval of a rate from `count` events in `duration_s` (Poisson, its variance times
+    `dispersion` when the stream is burstier than Poisson)."""
+    half = Z95 * math.sqrt(max(count, 0) * max(dispersion, 1.0))
     return max(0.0, count - half) / duration_s, (count + half) / duration_s
 
 
-def percentile_interval(h: HdrHistogram, percentile: float) -> Interval:
-    """95% distribution-free interval of `percentile` (us) from a histogram of n samples."""
+def percentile_interval(h: HdrHistogram, percentile: float, dispersion: float = 1.0) -> Interval:
+    """95% distribution-free interval of `percentile` (us) from a histogram of n samples; with
+    `dispersion` > 1 the samples count as n / dispersion independent ones."""
     n = h.get_total_count()
     if n == 0:
         return 0.0, math.inf
     p = percentile / 100.0
-    half = Z95 * math.sqrt(p * (1.0 - p) / n)
+    half = Z95 * math.sqrt(max(dispersion, 1.0) * p * (1.0 - p) / n)
     lo_p, hi_p = max(0.0, p - half), min(1.0, p + half)
     return float(h.get_value_at_percentile(lo_p * 100.0)), float(h.get_value_at_percentile(hi_p * 100.0))
+
+
+Chi2 = tuple[float, int]  # (chi-square, degrees of freedom) of one window's per-second variation
+
+
+def count_dispersion(counts: Sequence[int]) -> Chi2 | None:
+    """One window's per-second counts against a Poisson stream (chi-square = variance / mean x df),
+    or None with fewer than two seconds."""
+    if len(counts) < 2:
+        return None
+    mean = sum(counts) / len(counts)
+    if mean <= 0:
+        return None
+    return sum((c - mean) ** 2 for c in counts) / mean, len(counts) - 1
+
+
+def exceedance_dispersion(seconds: Sequence[tuple[int, int]]) -> Chi2 | None:
+    """One window's seconds as (samples, samples above the window's percentile) against slow
+    responses scattered independently (binomial per second); a queue's come in bursts. None with
+    fewer than two seconds."""
+    rows = [(n, x) for n, x in seconds if n > 0]
+    total = sum(n for n, _ in rows)
+    if len(rows) < 2 or total == 0:
+        return None
+    f = sum(x for _, x in rows) / total
+    if f <= 0.0 or f >= 1.0:
+        return None
+    return sum((x - n * f) ** 2 / (n * f * (1 - f)) for n, x in rows), len(rows) - 1
+
+
+def chi2_quantile(q: float, df: int) -> float:
+    """Wilson-Hilferty approximation of the chi-square quantile (within 1% for df >= 1 at q = 0.99)."""
+    z = NormalDist().inv_cdf(q)
+    k = 2.0 / (9.0 * df)
+    return df * (1.0 - k + z * math.sqrt(k)) ** 3
+
+
+def run_dispersion(per_window: Sequence[Chi2 | None]) -> float:
+    """How many times the independent-samples variance the run's per-second variation shows: pooled
+    over its windows but the most dispersed one (a change of speed falls into one window and must
+    not widen the intervals that catch it), and only when significant at 99% (so an ordinary run
+    keeps its plain intervals); never below 1."""
+    known = sorted((d for d in per_window if d is not None and d[1] > 0), key=lambda d: d[0] / d[1])
+    if len(known) == len(per_window) == WINDOWS_COMPARED:
+        known = known[:-1]
+    chi2, df = sum(c for c, _ in known), sum(d for _, d in known)
+    if df == 0 or chi2 <= chi2_quantile(DISPERSION_CONFIDENCE, df):
+        return 1.0
+    return max(1.0, chi2 / df)
 
 
 def disagreement(intervals: Sequence[Interval]) -> float:
@@ -124,20 +181,38 @@ def verdict(seconds: Sequence[tuple[int, HdrHistogram | str | None]], total_ok: 
     n = len(seconds)
     if n < WINDOWS_COMPARED:
         return False, f"too short: {n} whole seconds measured, need >= {WINDOWS_COMPARED} for 3 windows"
-    stats: dict[str, list[tuple[float, float, float]]] = {"throughput": [], name: [], "p50": []}
-    total = 0
+    name_pcts = ((name, percentile), ("p50", 50.0))
+    windows = []  # per third: (ok count, merged histogram, [(ok, histogram) per second])
     for a, b in thirds(n):
         h = hist.new()
-        count = 0
+        per_second = []
         for ok, sh in seconds[a:b]:
-            count += ok
-            if sh is not None:
-                hist.merge_into(h, hist.decode(sh) if isinstance(sh, str) else sh)
-        total += count
-        stats["throughput"].append((count / (b - a), *count_interval(count, b - a)))
-        for key, pct in ((name, percentile), ("p50", 50.0)):
+            sec_h = hist.decode(sh) if isinstance(sh, str) else sh
+            if sec_h is not None:
+                hist.merge_into(h, sec_h)
+            per_second.append((ok, sec_h))
+        windows.append((sum(ok for ok, _ in per_second), h, per_second, b - a))
+    total = sum(w[0] for w in windows)
+    # second-to-second variation beyond what independent samples show (a busy machine's swings, a
+    # queue's bursts of slow responses) widens every window's interval by the run's dispersion
+    dispersion = {"throughput": run_dispersion([count_dispersion([ok for ok, _ in w[2]]) for w in windows])}
+    for key, pct in name_pcts:
+        per_window = []
+        for _, h, per_second, _ in windows:
+            if not h.get_total_count():
+                per_window.append(None)
+                continue
+            cut = h.get_value_at_percentile(pct)
+            per_window.append(exceedance_dispersion(
+                [(sh.get_total_count(), hist.count_above(sh, cut)) if sh is not None else (0, 0)
+                 for _, sh in per_second]))
+        dispersion[key] = run_dispersion(per_window)
+    stats: dict[str, list[tuple[float, float, float]]] = {"throughput": [], name: [], "p50": []}
+    for count, h, _, length in windows:
+        stats["throughput"].append((count / length, *count_interval(count, length, dispersion["throughput"])))
+        for key, pct in name_pcts:
             point = float(h.get_value_at_percentile(pct)) if h.get_total_count() else 0.0
-            stats[key].append((point, *percentile_interval(h, pct)))
+            stats[key].append((point, *percentile_interval(h, pct, dispersion[key])))
     if total == 0:
         return False, "no successful responses in the measured seconds"
     where = f"3 windows of {n / 3:.3g} s"
