@@ -23,16 +23,19 @@ class DemoSettings:
     concurrencies: tuple[int, ...] = (1, 8)
     # every run measures until stable (docs/stability.md), at most duration_s after a warm-up that
     # ends when throughput settles, at most warmup_s: the bounds keep the demo within 3 minutes
-    duration_s: float = 7.0
+    duration_s: float = 10.0
     warmup_s: float = 3.0
     engine: str = "fast"
     search_kind: str = "numeric"
     search_batch_size: int = 8
     search_max_probes: int = 3
-    # search probes are fixed-length open-loop runs (the demo's search does not re-measure), shorter
-    # than the sweep's bound so that the estimate and three probes fit in about 25 s
-    search_duration_s: float = 4.0
+    # search probes measure until stable like the sweep's runs (the demo's search does not re-measure:
+    # an unstable probe counts against its rate), at most search_duration_s
+    search_duration_s: float = 8.0
     search_warmup_s: float = 2.0
+    # a probe over capacity leaves thousands of requests queued in the target; answers later than this
+    # are errors (the probe has failed anyway) instead of holding the demo for the default 30 s
+    search_timeout_s: float = 3.0
     slo: str = "p99<=50ms"
     target_ips: float = 20000.0
     headroom: float = 0.3
@@ -54,8 +57,10 @@ class DemoOutcome:
 
 
 def measure(url: str, out_dir: Path, settings: DemoSettings = DemoSettings(), *, progress: bool = True,
-                 log: Callable[[str], None] = print) -> DemoOutcome:
-    """Sweep and SLO search against `url` (an embedded or real TF Serving target)."""
+            log: Callable[[str], None] = print, after_sweep: Callable[[], None] | None = None) -> DemoOutcome:
+    """Sweep and SLO search against `url` (an embedded or real TF Serving target). `after_sweep` runs
+    between them: the search's probes above capacity leave the target with a backlog and a storm of
+    half-open connections for seconds, so whatever else measures this target goes before it."""
     from tfsbench.bench.orchestrate.search import run_search
     from tfsbench.bench.orchestrate.sweep import SweepPlan, run_sweep
 
@@ -83,15 +88,18 @@ def measure(url: str, out_dir: Path, settings: DemoSettings = DemoSettings(), *,
     timings["sweep"] = time.perf_counter() - t0
     if sweep.interrupted:
         raise KeyboardInterrupt
+    if after_sweep is not None:
+        after_sweep()
     search_base = RunConfig(url=url, model=settings.search_kind, kind=settings.search_kind,
                             batch_size=settings.search_batch_size, format="row", mode="open", engine=settings.engine,
                             rate_rps=1.0, arrival="poisson", duration_s=settings.search_duration_s,
-                            warmup_s=settings.search_warmup_s, seed=0, until_stable=True, warmup_auto=True)
+                            warmup_s=settings.search_warmup_s, seed=0, until_stable=True, warmup_auto=True,
+                            timeout_s=settings.search_timeout_s)
     log(f"[3/4] SLO search: highest open-loop (Poisson) rate of {settings.search_kind} b={settings.search_batch_size} "
         f"meeting {slo}, at most {settings.search_max_probes} probes -> {search_dir}")
     t0 = time.perf_counter()
     search = run_search(search_base, slo, search_dir, max_probes=settings.search_max_probes, progress=progress,
-                        log=log, require_stable=False, max_remeasure=0)
+                        log=log, require_stable=True, max_remeasure=0)
     timings["search"] = time.perf_counter() - t0
     if search.interrupted:
         raise KeyboardInterrupt
@@ -141,7 +149,7 @@ def prime(url: str, settings: DemoSettings) -> None:
 
 # per protocol: measured until stable like every other demo run (a fixed 1,500 requests took under a
 # second, too short for any stability verdict, and showed as two unstable runs on the report's first line)
-PROTOCOL_MAX_S = 4.0
+PROTOCOL_MAX_S = 8.0
 PROTOCOL_WARMUP_MAX_S = 2.0
 
 

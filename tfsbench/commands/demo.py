@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tfsbench.commands import Subparsers
 
@@ -46,10 +47,16 @@ def run(args: argparse.Namespace) -> int:
     with serve_process("--grpc-port", "0") as server:
         url = server.base_url
         log(f"      target: {url}, gRPC {server.grpc_url} (models numeric, text, image)")
-        outcome = measure(url, Path(out), settings, progress=not args.no_progress, log=log)
-        t1 = time.perf_counter()
-        outcome.protocols_dir = compare_protocols(url, server.grpc_url, Path(out) / "protocols", log=log)
-        outcome.timings_s["protocols"] = time.perf_counter() - t1
+        protocols: dict[str, Any] = {}
+
+        def rest_and_grpc() -> None:  # before the search (see measure)
+            t1 = time.perf_counter()
+            protocols["dir"] = compare_protocols(url, server.grpc_url, Path(out) / "protocols", log=log)
+            protocols["s"] = time.perf_counter() - t1
+
+        outcome = measure(url, Path(out), settings, progress=not args.no_progress, log=log, after_sweep=rest_and_grpc)
+        outcome.protocols_dir = protocols.get("dir")
+        outcome.timings_s["protocols"] = protocols.get("s", 0.0)
     log("      target stopped")
     outcome = report_and_plan(outcome, settings, log=log)
     total = time.perf_counter() - t0
