@@ -56,6 +56,8 @@ SEARCH = "search|--slo|p99<=50ms|--url|{closed}|--model|numeric|--out|{d}/search
 VALID = "{d}/valid.json"
 
 CASES = [
+    # an abbreviated option is not taken for a longer one (`--mode` was `--model` to argparse)
+    _case("abbrev-run-mode", RUN + "|--mode|open", "unrecognized arguments: --mode open"),
     # malformed durations
     _case("duration-sweep-warmup", SWEEP + "|--warmup|-1s", "--warmup"),
     _case("duration-search-timeout", SEARCH + "|--timeout|0", "--timeout"),

@@ -10,6 +10,7 @@ import importlib
 import sys
 import unicodedata
 from collections.abc import Sequence
+from typing import Any
 
 from tfsbench.bench.args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from tfsbench.payloads.errors import InputError
@@ -39,7 +40,13 @@ __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_pa
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports bad arguments as one line (no usage dump) and exit status 2."""
+    """argparse that reports bad arguments as one line (no usage dump) and exit status 2. No
+    abbreviated options: argparse's default took `run --mode open` (a k6 or Locust habit) for
+    `--model open` and benchmarked a model named "open"."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)}\n")

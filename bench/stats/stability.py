@@ -44,6 +44,7 @@ import math
 from collections.abc import Sequence
 from statistics import NormalDist
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 from tfsbench.bench.measure import hist
 
@@ -182,30 +183,30 @@ def verdict(seconds: Sequence[tuple[int, HdrHistogram | str | None]], total_ok: 
     if n < WINDOWS_COMPARED:
         return False, f"too short: {n} whole seconds measured, need >= {WINDOWS_COMPARED} for 3 windows"
     name_pcts = ((name, percentile), ("p50", 50.0))
-    windows = []  # per third: (ok count, merged histogram, [(ok, histogram) per second])
+    windows = []  # per third: (ok count, merged histogram, per second (ok, sparse counts or None), seconds)
     for a, b in thirds(n):
         h = hist.new()
         per_second = []
         for ok, sh in seconds[a:b]:
             sec_h = hist.decode(sh) if isinstance(sh, str) else sh
-            if sec_h is not None:
+            if sec_h is not None and sec_h.get_total_count():
                 hist.merge_into(h, sec_h)
-            per_second.append((ok, sec_h))
+                per_second.append((ok, hist.sparse_counts(sec_h)))  # kept small: a run may have 1,800 seconds
+            else:
+                per_second.append((ok, None))
         windows.append((sum(ok for ok, _ in per_second), h, per_second, b - a))
     total = sum(w[0] for w in windows)
     # second-to-second variation beyond what independent samples show (a busy machine's swings, a
     # queue's bursts of slow responses) widens every window's interval by the run's dispersion
     dispersion = {"throughput": run_dispersion([count_dispersion([ok for ok, _ in w[2]]) for w in windows])}
     for key, pct in name_pcts:
-        per_window = []
+        per_window: list[Chi2 | None] = []
         for _, h, per_second, _ in windows:
             if not h.get_total_count():
                 per_window.append(None)
                 continue
-            cut = h.get_value_at_percentile(pct)
-            per_window.append(exceedance_dispersion(
-                [(sh.get_total_count(), hist.count_above(sh, cut)) if sh is not None else (0, 0)
-                 for _, sh in per_second]))
+            cut = hist.bucket_index(h, h.get_value_at_percentile(pct))
+            per_window.append(exceedance_dispersion([_above(sparse, cut) for _, sparse in per_second]))
         dispersion[key] = run_dispersion(per_window)
     stats: dict[str, list[tuple[float, float, float]]] = {"throughput": [], name: [], "p50": []}
     for count, h, _, length in windows:
@@ -229,6 +230,14 @@ def verdict(seconds: Sequence[tuple[int, HdrHistogram | str | None]], total_ok: 
     shown = ", ".join(f"{k} {_pct(v)}" for k, v in spreads.items())
     return True, (f"stable: the {where} agree within 10% or within sampling noise ({shown}); "
                   f"{total_ok} samples >= {needed} for {name}")
+
+
+def _above(sparse: tuple[np.ndarray, np.ndarray] | None, cut: int) -> tuple[int, int]:
+    """(samples, samples in buckets above `cut`) of one second's sparse counts."""
+    if sparse is None:
+        return 0, 0
+    index, counts = sparse
+    return int(counts.sum()), int(counts[index > cut].sum())
 
 
 def _spread(values: Sequence[float]) -> float:
