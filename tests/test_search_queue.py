@@ -109,15 +109,18 @@ def test_md1_theory_is_rho_056() -> None:
 
 @pytest.mark.slow
 @pytest.mark.serial
-# Each probe measures at least 8 s (about 900 samples near the answer, more until stable): with the
-# 1,300 samples of 3 s probes the p99 estimate's own noise moved the answer 12.6% off in one CI run of two.
-@pytest.mark.timeout(900)  # 2-4 minutes on an idle 2-core VM (8 probes found 112 req/s for 112.2)
+# Each probe measures at least 8 s and until stable, at most long enough for 3,000 samples: with the
+# 1,300 samples of 3 s probes the p99 estimate's own noise moved the answer 12.6% off in one CI run of two,
+# and with at most 1,500 a later CI run counted unstable probes near the knee as failures (91 req/s found).
+@pytest.mark.timeout(900)  # 1-2 minutes on an idle 2-core VM
 def test_search_finds_the_md1_rate_within_10_percent(single_server_queue: str, tmp_path: Path) -> None:
     theory = md1_rate_for_p99(SERVICE_S, 5 * SERVICE_S)
     base = RunConfig(url=single_server_queue, model="m", kind="constant", batch_size=1, format="row", mode="open",
                      engine="fast", rate_rps=1.0, arrival="poisson", duration_s=8.0, warmup_s=2.0, warmup_auto=True)
-    out = run_search(base, parse_slo(f"p99<={5 * SERVICE_S * 1000:g}ms"), tmp_path, lo_rps=0.5 * theory,
-                     hi_rps=1.0 / SERVICE_S, progress=False, log=lambda m: None, tolerance=0.08)
+    # The bracket starts at [0.8, 1.25] x theory (the bracket's discovery is tested in test_search_algorithm):
+    # five probes instead of eight; a search that passed or failed everything would still answer 20-25% off.
+    out = run_search(base, parse_slo(f"p99<={5 * SERVICE_S * 1000:g}ms"), tmp_path, lo_rps=0.8 * theory,
+                     hi_rps=1.25 * theory, progress=False, log=lambda m: None, tolerance=0.08)
     reasons = [v.reason for v in out.verdicts]
     assert not any("too few samples" in r or "achieved" in r for r in reasons), reasons
     assert out.best_rate_rps is not None, reasons

@@ -23,7 +23,7 @@ class DemoSettings:
     concurrencies: tuple[int, ...] = (1, 8)
     # every run measures until stable (docs/stability.md), at most duration_s after a warm-up that
     # ends when throughput settles, at most warmup_s: the bounds keep the demo within 3 minutes
-    duration_s: float = 10.0
+    duration_s: float = 12.0
     warmup_s: float = 3.0
     engine: str = "fast"
     search_kind: str = "numeric"
@@ -154,7 +154,8 @@ PROTOCOL_WARMUP_MAX_S = 2.0
 
 
 def compare_protocols(rest_url: str, grpc_url: str, out_dir: Path, *, kind: str = "numeric", batch_size: int = 8,
-                      concurrency: int = 4, log: Callable[[str], None] = print) -> Path:
+                      concurrency: int = 4, log: Callable[[str], None] = print, max_s: float = PROTOCOL_MAX_S,
+                      warmup_max_s: float = PROTOCOL_WARMUP_MAX_S) -> Path:
     """The same payload at the same load over REST (fast engine, JSON) and gRPC (grpc engine, protobuf):
     two result files the report pairs in its "REST vs gRPC" section (see docs/grpc.md)."""
     from tfsbench.bench.measure.runner import run_benchmark
@@ -163,11 +164,11 @@ def compare_protocols(rest_url: str, grpc_url: str, out_dir: Path, *, kind: str 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     log(f"      REST vs gRPC: {kind} b={batch_size}, {concurrency} in flight, each measured until stable (at most "
-        f"{PROTOCOL_MAX_S:g}s) -> {out_dir}")
+        f"{max_s:g}s) -> {out_dir}")
     for protocol, url, engine in (("rest", rest_url, "fast"), ("grpc", grpc_url, "grpc")):
         config = RunConfig(url=url, model=kind, kind=kind, batch_size=batch_size, format="row", mode="closed",
                            engine=engine, protocol=protocol, concurrency=concurrency,
-                           duration_s=PROTOCOL_MAX_S, warmup_s=PROTOCOL_WARMUP_MAX_S, seed=0, until_stable=True,
+                           duration_s=max_s, warmup_s=warmup_max_s, seed=0, until_stable=True,
                            warmup_auto=True)
         result = run_benchmark(config)
         save_result(result, out_dir / f"{kind}-b{batch_size}-c{concurrency}-{protocol}.json")

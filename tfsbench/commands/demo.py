@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
         def rest_and_grpc() -> None:  # before the search (see measure)
             t1 = time.perf_counter()
-            protocols["dir"] = compare_protocols(url, server.grpc_url, Path(out) / "protocols", log=log)
+            bounds = {"max_s": 1.5, "warmup_max_s": 0.3} if args.quick else {}
+            protocols["dir"] = compare_protocols(url, server.grpc_url, Path(out) / "protocols", log=log, **bounds)
             protocols["s"] = time.perf_counter() - t1
 
         outcome = measure(url, Path(out), settings, progress=not args.no_progress, log=log, after_sweep=rest_and_grpc)
