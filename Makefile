@@ -33,7 +33,7 @@ demo: $(STAMP)
 # The full suite in two passes (docs/testing.md): everything not marked `serial` on $(TEST_WORKERS) xdist
 # workers, then the timing-sensitive `serial` tests alone, so a neighbour's load never skews what they
 # measure. Both passes always run; the target fails if either failed.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 4
 test: $(DEVSTAMP)
 	$(VENV)/bin/ruff check .
 	status=0; \

@@ -7,6 +7,7 @@ installed as `tfsbench.bench` and so on; `benchmarks/` and `tests/` are not inst
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -24,10 +25,14 @@ MAPPED = ("bench", "doctor", "locustfiles", "payloads", "reports", "server")
 def wheel_names(tmp_path_factory) -> list[str]:
     out = tmp_path_factory.mktemp("wheel")
     build = tmp_path_factory.mktemp("build")
+    # From a copy of the tree: setuptools writes build/ and *.egg-info next to the sources, and two
+    # builds of one tree at once (one CI run's two workers) produced an empty wheel and a failed one.
+    src = build / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "results", "build", "*.egg-info", ".*cache", ".hypothesis", "test-artifacts", "__pycache__"))
     # --no-build-isolation: setuptools and wheel come from the test environment (no network).
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-         str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
         check=True, cwd=build, capture_output=True, text=True,
     )
     (wheel,) = out.glob("tfsbench-*.whl")
