@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tfsbench.bench.args import duration, out_file, positive_float, positive_int
+from tfsbench.bench.measure import environment
 from tfsbench.bench.results import write_json_atomic
 
 BENCHMARK_TYPE = "tfsbench.benchmark"
@@ -48,28 +49,14 @@ def parser(name: str, doc: str | None) -> argparse.ArgumentParser:
     return p
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_info() -> dict[str, Any]:
     """Where a figure came from: CPUs usable by this process, their model, Python, OS, date and load."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 0
     try:
         load = [round(x, 2) for x in os.getloadavg()]
     except OSError:
         load = []
     now = datetime.datetime.now(datetime.UTC)
-    return {"cpus": cpus, "cpu_model": _cpu_model(), "python": platform.python_version(),
+    return {"cpus": environment.usable_cpus(), "cpu_model": environment.cpu_model() or platform.machine(), "python": platform.python_version(),
             "implementation": platform.python_implementation(), "platform": platform.platform(),
             "date": now.strftime("%Y-%m-%d"), "time_utc": now.strftime("%H:%M"), "load_avg": load}
 

@@ -210,7 +210,7 @@ class PayloadMetrics:
             now.total_count -= mark.get_total_count()
         if now.get_total_count() <= 0:
             return None
-        return now.get_value_at_percentile(percentile) / 1000.0
+        return hist.value_at_percentile(now, percentile) / 1000.0
 
     def reset(self) -> None:
         self.attempts = 0

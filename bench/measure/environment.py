@@ -44,7 +44,8 @@ def git_commit(root: Path = _PROJECT_ROOT) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(dirty)}
 
 
-def _cpu_model() -> str | None:
+def cpu_model() -> str | None:
+    """The CPU's model name (/proc/cpuinfo), or what platform knows, or None."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -54,18 +55,23 @@ def _cpu_model() -> str | None:
     return platform.processor() or None
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask: a pinned or containerised run has fewer)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def collect(target: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The `environment` block of a run result; `target` is what preflight learned."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = os.cpu_count() or 1
+    usable = usable_cpus()
     env: dict[str, Any] = {
         "host": socket.gethostname(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "cpus_usable": usable,
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "python": sys.version.split()[0],
         "python_implementation": platform.python_implementation(),
         "packages": _versions(),

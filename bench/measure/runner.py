@@ -597,7 +597,7 @@ def _p50_p99(encoded: str | None) -> tuple[float | None, float | None]:
     if not encoded:
         return None, None
     h = hist.decode(encoded)
-    return h.get_value_at_percentile(50.0) / 1000.0, h.get_value_at_percentile(99.0) / 1000.0
+    return hist.value_at_percentile(h, 50.0) / 1000.0, hist.value_at_percentile(h, 99.0) / 1000.0
 
 
 def _measured_s(config: RunConfig, reports: list[WorkerReport], measure_start: float, requests: int,

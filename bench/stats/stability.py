@@ -85,7 +85,7 @@ def percentile_interval(h: HdrHistogram, percentile: float, dispersion: float = 
     p = percentile / 100.0
     half = Z95 * math.sqrt(max(dispersion, 1.0) * p * (1.0 - p) / n)
     lo_p, hi_p = max(0.0, p - half), min(1.0, p + half)
-    return float(h.get_value_at_percentile(lo_p * 100.0)), float(h.get_value_at_percentile(hi_p * 100.0))
+    return float(hist.value_at_percentile(h, lo_p * 100.0)), float(hist.value_at_percentile(h, hi_p * 100.0))
 
 
 Chi2 = tuple[float, int]  # (chi-square, degrees of freedom) of one window's per-second variation
@@ -205,14 +205,14 @@ def verdict(seconds: Sequence[tuple[int, HdrHistogram | str | None]], total_ok: 
             if not h.get_total_count():
                 per_window.append(None)
                 continue
-            cut = hist.bucket_index(h, h.get_value_at_percentile(pct))
+            cut = hist.bucket_index(h, hist.value_at_percentile(h, pct))
             per_window.append(exceedance_dispersion([_above(sparse, cut) for _, sparse in per_second]))
         dispersion[key] = run_dispersion(per_window)
     stats: dict[str, list[tuple[float, float, float]]] = {"throughput": [], name: [], "p50": []}
     for count, h, _, length in windows:
         stats["throughput"].append((count / length, *count_interval(count, length, dispersion["throughput"])))
         for key, pct in name_pcts:
-            point = float(h.get_value_at_percentile(pct)) if h.get_total_count() else 0.0
+            point = float(hist.value_at_percentile(h, pct)) if h.get_total_count() else 0.0
             stats[key].append((point, *percentile_interval(h, pct, dispersion[key])))
     if total == 0:
         return False, "no successful responses in the measured seconds"
