@@ -188,6 +188,23 @@ def test_achieved_rate_is_judged_against_the_realised_schedule() -> None:
     assert outcome == "fail" and "of the 1150 arrivals scheduled" in why
 
 
+def test_a_lag_under_a_quarter_of_the_slo_keeps_a_pass_a_pass() -> None:
+    """5% of sends late with a 4 ms p99 lag under a 25 ms SLO (an idle VM's timer wake-ups): the latency
+    judged already includes the lag, so the pass stands; a 10 ms lag p99 makes the probe inconclusive."""
+    from tfsbench.bench.orchestrate.search import Rules, classify
+
+    cfg = dataclasses.replace(BASE, mode="open", rate_rps=90.0, concurrency=None, arrival="poisson")
+    rules = Rules(parse_slo("p99<=25ms"))
+    base = dataclasses.replace(summary(20.0, rps=90.0, ok=1800), measured_s=20.0, late_requests=90)
+
+    def lagging(p99_ms: float) -> Summary:
+        return dataclasses.replace(base, schedule_lag_ms=dataclasses.replace(base.latency_ms, p99=p99_ms))
+
+    assert classify(RunResult(config=cfg, environment={}, summary=lagging(4.0)), rules) == ("pass", "ok")
+    outcome, why = classify(RunResult(config=cfg, environment={}, summary=lagging(10.0)), rules)
+    assert outcome == "inconclusive" and "behind its schedule" in why and "25% of the SLO" in why
+
+
 class FlakyServer(SimulatedServer):
     """Meets the SLO everywhere below mu, but the first measurement of each rate is unstable."""
 

@@ -57,12 +57,15 @@ from tfsbench.payloads.errors import InputError
 DEFAULT_MAX_ERROR_RATE = 0.01
 DEFAULT_RATE_TOLERANCE = 0.05
 DEFAULT_MAX_REMEASURE = 1
-MAX_PROBE_S = 120.0
-PROBE_SAMPLE_FACTOR = 3.0  # a probe's bound holds this many times the samples its percentile needs  # the longest a probe measures to collect its samples
+MAX_PROBE_S = 120.0  # the longest a probe measures to collect its samples
+PROBE_SAMPLE_FACTOR = 3.0  # a probe's bound holds this many times the samples its percentile needs
 # more late sends than LATE_LIMIT, late by more than LAG_SHARE of the SLO's bound at the p99: the load
-# generator, not the server, may have decided the verdict (a lag well under the bound cannot)
+# generator, not the server, may have decided the verdict. Latency counts from the intended send time,
+# so lag only makes a pass harder; a quarter of the bound is where the arrivals the server saw stop
+# being the schedule's. (At 10%, a 25 ms SLO made 3-5 ms timer wake-ups of an idle 2-core VM, 5% of
+# sends at 45-90 req/s, inconclusive: the M/D/1 search lost its way up.)
 LATE_LIMIT = 0.01
-LAG_SHARE = 0.10
+LAG_SHARE = 0.25
 _MIN_RATE_RPS = 0.5
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
