@@ -171,3 +171,41 @@ def test_flags_replace_the_other_kind_of_bound_from_the_file(tmp_path: Path) -> 
     args = build_parser().parse_args(["sweep", "--config", str(cfg), "--repeat", "5", "--duration", "3s"])
     sf = build_sweep(args)
     assert (sf.plan.base.until_stable, sf.plan.base.duration_s, sf.repeat) == (False, 3.0, 5)
+
+
+class UnstableFirst(Runner):
+    """Every run's first measurement is unstable, the next one stable."""
+
+    def __call__(self, config, **kw):
+        result = super().__call__(config, **kw)
+        if sum(c == config for c in self.calls) == 1:
+            s = result.summary
+            return RunResult(config=config, environment={}, summary=Summary(
+                **{**{f: getattr(s, f) for f in s.__dataclass_fields__}, "stable": False,
+                   "stability_reason": "unstable: throughput differs by 30% across the 3 windows"}))
+        return result
+
+
+def test_max_remeasure_measures_an_unstable_run_again_and_keeps_the_attempt_aside(tmp_path: Path) -> None:
+    runner = UnstableFirst()
+    out = sweep(tmp_path, runner, 1, max_remeasure=1)
+    assert len(runner.calls) == 4  # two grid points, each measured twice
+    assert all(r.summary.stable for r in out.results)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["runs"] == ["numeric-b1-row-c1.json", "numeric-b1-row-c4.json"]
+    assert manifest["max_remeasure"] == 1
+    assert manifest["unstable_attempts"] == {"numeric-b1-row-c1": ["unstable/numeric-b1-row-c1-1.json"],
+                                             "numeric-b1-row-c4": ["unstable/numeric-b1-row-c4-1.json"]}
+    kept = load_result(tmp_path / "numeric-b1-row-c1.json")
+    assert kept.summary.stable and "measured again after 1 unstable attempt" in kept.summary.measure_note
+    assert not load_result(tmp_path / "unstable" / "numeric-b1-row-c1-1.json").summary.stable
+    runner = UnstableFirst()
+    out = sweep(tmp_path / "plain", runner, 1)  # default 0: the unstable result stands
+    assert len(runner.calls) == 2 and not any(r.summary.stable for r in out.results)
+    assert not (tmp_path / "plain" / "unstable").exists()
+
+
+def test_max_remeasure_is_a_sweep_flag(tfs_url: str, tmp_path: Path) -> None:
+    code, _, err = cli("sweep", "--url", tfs_url, "--model", "numeric", "--kinds", "numeric", "--batch-sizes", "1",
+                       "--concurrency", "1", "--max-remeasure", "-1", "--out", str(tmp_path / "s"))
+    assert code == 2 and "--max-remeasure" in err and len(err.strip().splitlines()) == 1

@@ -12,6 +12,7 @@ Sweeps and searches share the manifest shape (`kind` "sweep" or "search").
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -124,6 +125,8 @@ class _Ledger:
         self.stop_when_saturated = True
         self.interrupted = False
         self.repeat = 1
+        self.max_remeasure = 0
+        self.unstable_attempts: dict[str, list[str]] = {}  # run id -> its unstable attempts (unstable/ files)
 
     @property
     def ids(self) -> list[str]:
@@ -145,6 +148,8 @@ class _Ledger:
             fingerprints={rid: self.fingerprints[rid] for rid in ids if rid in self.finished or rid in self.partial},
             repeat=self.repeat,
             repeats=self.repeat_files(),
+            max_remeasure=self.max_remeasure,
+            unstable_attempts={rid: list(files) for rid, files in self.unstable_attempts.items()},
         ))
 
     def repeat_files(self) -> dict[str, list[str]]:
@@ -283,6 +288,7 @@ def _run_todo(todo: Sequence[_PlannedRun], runner: _Runner, ledger: _Ledger, out
                 bar.finish_run(p.run_id, None)
                 ledger.write()
                 continue
+            result = _remeasure_unstable(p, result, runner, ledger, out_dir, bar, index, log)
             save_result(result, out_dir / p.file_name)
             if result.partial:
                 ledger.partial[p.run_id] = result
@@ -298,6 +304,30 @@ def _run_todo(todo: Sequence[_PlannedRun], runner: _Runner, ledger: _Ledger, out
             bar.finish_run(p.run_id, result)
             if not progress:
                 log(f"finished {p.run_id} ({len(ledger.finished)}/{n_all}): {one_line(result)}")
+
+
+def _remeasure_unstable(p: _PlannedRun, result: RunResult, runner: _Runner, ledger: _Ledger, out_dir: Path,
+                        bar: SweepProgress, index: int, log: Callable[[str], None]) -> RunResult:
+    """Measure a run that ended unstable again, up to `ledger.max_remeasure` times (a fresh warm-up
+    and window: a spell of a shared machine has often passed). The result that counts is the last
+    one, its note naming the unstable attempts, which stay on disk in `unstable/` and are listed in the
+    manifest's `unstable_attempts`, never among its runs."""
+    attempt = 0
+    while (attempt < ledger.max_remeasure and not result.partial and not result.summary.stable
+           and not runner.stop.is_set()):
+        attempt += 1
+        name = f"unstable/{Path(p.file_name).stem}-{attempt}.json"
+        save_result(result, out_dir / name)
+        ledger.unstable_attempts.setdefault(p.run_id, []).append(name)
+        ledger.write()
+        log(f"{p.run_id} unstable ({result.summary.stability_reason}); measuring it again")
+        bar.start_run(index, p.run_id, p.config)
+        result = runner(p.config, bar.update)
+    if attempt:
+        note = (f"{result.summary.measure_note}; " if result.summary.measure_note else "")
+        note += f"measured again after {attempt} unstable attempt{'s' if attempt > 1 else ''} (see unstable/)"
+        result = dataclasses.replace(result, summary=dataclasses.replace(result.summary, measure_note=note))
+    return result
 
 
 def one_per_load(runs: Sequence[RunResult]) -> list[RunResult]:
@@ -325,6 +355,7 @@ def run_sweep(
     on_ready: Callable[[], None] | None = None,
     stop_when_saturated: bool = True,
     repeat: int = 1,
+    max_remeasure: int = 0,
 ) -> SweepOutcome:
     """Run the grid into `out_dir`. `pool_factory(config)` builds the payload pool for a run
     (default: the runner builds it from the config). `runner` and `preflight_fn` default to
@@ -332,7 +363,8 @@ def run_sweep(
     `on_ready()` is called once the target passed preflight, just before the first load.
     `stop_when_saturated`: skip a series' higher load levels once it is past saturation (saturation.py).
     `repeat`: measure each grid point N times (files `ID-r1.json` ... `ID-rN.json`; the manifest's
-    `repeats` maps each grid point to its files)."""
+    `repeats` maps each grid point to its files).
+    `max_remeasure`: measure a run that ended unstable again, up to N times (`_remeasure_unstable`)."""
     if runner is None:
         from tfsbench.bench.measure.runner import run_benchmark as runner
 
@@ -344,6 +376,9 @@ def run_sweep(
     ledger = _Ledger(manifest_path, _plan_runs(plan, repeat), thresholds)
     ledger.stop_when_saturated = stop_when_saturated
     ledger.repeat = repeat
+    if max_remeasure < 0:
+        raise InputError("--max-remeasure must be >= 0")
+    ledger.max_remeasure = max_remeasure
     old_fps = _old_fingerprints(out_dir, manifest_path, resume)
     if resume:
         _take_finished(ledger, out_dir, old_fps, log)

@@ -95,6 +95,9 @@ def register(sub: Subparsers) -> None:
                     help="instead of --duration: measure each run until stable, at most this long")
     st.add_argument("--max-warmup", type=duration, metavar="D",
                     help="instead of --warmup: warm up until throughput settles, at most this long")
+    st.add_argument("--max-remeasure", type=non_negative_int, default=0, metavar="N",
+                    help="measure a run that ends unstable again, up to N times; the last attempt counts and the "
+                         "unstable ones are kept in OUT/unstable/ (default 0)")
     o = p.add_argument_group("output")
     o.add_argument("--out", type=Path, help="output directory (one JSON per run + manifest.json)")
     o.add_argument("--no-resume", action="store_true", help="redo every run even if its result exists")
@@ -279,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
                             headers=dict(sf.headers) or None, stop=stop, thresholds=sf.thresholds,
                             on_ready=lambda: print(announcement, file=sys.stderr, flush=True),
                             stop_when_saturated=not getattr(args, "no_saturation_stop", False),
-                            repeat=sf.repeat)
+                            repeat=sf.repeat, max_remeasure=args.max_remeasure)
     print_outcome(outcome)
     if outcome.interrupted:
         return EXIT_INTERRUPTED
