@@ -36,8 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.quick:
         settings = DemoSettings(kinds=("numeric", "text", "image"), batch_sizes=(1, 8), concurrencies=(1, 4),
                                 duration_s=1.0, warmup_s=0.3, search_max_probes=3, search_duration_s=2.0,
-                                search_warmup_s=0.5, search_require_stable=False,
-                                sweep_max_remeasure=0)
+                                search_warmup_s=0.5, search_require_stable=False)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
