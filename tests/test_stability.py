@@ -110,6 +110,7 @@ def test_recorder_moves_the_measured_start_and_renumbers_warmup() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # asserts that warm-up settles well before its bound: a loaded neighbour made it miss once
 def test_run_until_stable_measures_until_it_has_the_samples(tfs_url: str) -> None:
     """200 req/s open loop: 1000 samples for the p99 take 5 s, so the run keeps measuring past its
     first windows (a fixed 3 s run would stop with 'too few samples'), and warm-up ends when
@@ -239,3 +240,15 @@ def test_value_at_percentile_equals_hdrh() -> None:
         for p in (0.0, 1.0, 50.0, 99.0, 99.9, 100.0, float(rng.uniform(0, 100))):
             assert hist.value_at_percentile(h, p) == h.get_value_at_percentile(p)
     assert hist.value_at_percentile(hist.new(), 50.0) == hist.new().get_value_at_percentile(50.0)
+
+
+def test_the_verdict_reads_sparse_seconds_as_it_reads_histograms() -> None:
+    """StopControl keeps each second as sparse counts (decoded once, not at every verdict): the same
+    verdict, reason included, as from the histograms and from their encodings."""
+    rng = np.random.default_rng(9)
+    for seconds in (_seconds([400] * 9, [5.0] * 9, rng), _seconds([400] * 9, [5.0] * 4 + [7.0] * 5, rng),
+                    _md1_seconds(100.0, [5.0] * 15, 3)):
+        total = sum(c for c, _ in seconds)
+        plain = stability.verdict(seconds, total)
+        assert stability.verdict([(c, hist.encode(h)) for c, h in seconds], total) == plain
+        assert stability.verdict([(c, stability.second_sparse(h)) for c, h in seconds], total) == plain

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
@@ -77,12 +77,30 @@ def record_many(h: HdrHistogram, values_us: Sequence[float] | np.ndarray,
     return n
 
 
-def sparse_counts(h: HdrHistogram) -> tuple[np.ndarray, np.ndarray]:
-    """(bucket indices, counts) of the non-empty buckets: a second's histogram in a few kB instead
-    of its 185 kB counts array, for rules that look at every second of a long run."""
+class Sparse(NamedTuple):
+    """A histogram's non-empty buckets: (bucket indices, counts). A second of a run in a few kB
+    instead of its 185 kB counts array, for rules that look at every second of a long run."""
+
+    index: np.ndarray
+    counts: np.ndarray
+
+
+def sparse_counts(h: HdrHistogram) -> Sparse:
+    """The non-empty buckets of `h`."""
     counts = _counts_view(h)
     index = np.flatnonzero(counts)
-    return index, counts[index].astype(np.int64)
+    return Sparse(index, counts[index].astype(np.int64))
+
+
+def add_sparse(h: HdrHistogram, sparse: Sparse) -> None:
+    """Add `sparse` (from a histogram of the suite's shape) into `h`: counts, total, min and max."""
+    if sparse.index.size == 0:
+        return
+    counts = _counts_view(h)
+    np.add.at(counts, sparse.index, sparse.counts.astype(counts.dtype, copy=False))
+    h.total_count += int(sparse.counts.sum())
+    h.min_value = min(h.min_value, int(h.get_value_from_index(int(sparse.index[0]))))
+    h.max_value = max(h.max_value, int(h.get_highest_equivalent_value(h.get_value_from_index(int(sparse.index[-1])))))
 
 
 def bucket_index(h: HdrHistogram, value_us: float) -> int:

@@ -44,7 +44,7 @@ class StopControl:
         self._history: dict[int, list[tuple[float, int]]] = {i: [] for i in range(n_engines)}
         self._pending: dict[int, dict[int, SecondPoint]] = {}
         self._closed_upto = {i: -1 for i in range(n_engines)}
-        self._points: list[tuple[int, str | None]] = []
+        self._points: list[tuple[int, hist.Sparse | None]] = []
 
     @property
     def active(self) -> bool:
@@ -106,11 +106,10 @@ class StopControl:
         while len(self._points) <= done:
             parts = self._pending.pop(len(self._points), {})
             encoded = [p.histogram for p in parts.values() if p.histogram]
-            if len(encoded) > 1:
+            merged: hist.Sparse | None = None
+            if encoded:  # decoded once here, not at every verdict: the verdict runs every second
                 h = hist.new()
                 for e in encoded:
                     hist.merge_into(h, hist.decode(e))
-                merged: str | None = hist.encode(h)
-            else:
-                merged = encoded[0] if encoded else None
+                merged = hist.sparse_counts(h)
             self._points.append((sum(p.requests - p.errors for p in parts.values()), merged))

@@ -44,7 +44,6 @@ import math
 from collections.abc import Sequence
 from statistics import NormalDist
 
-import numpy as np
 from hdrh.histogram import HdrHistogram
 from tfsbench.bench.measure import hist
 
@@ -167,7 +166,15 @@ def thirds(n: int) -> list[tuple[int, int]]:
     return [(sum(sizes[:k]), sum(sizes[:k + 1])) for k in range(3)]
 
 
-def verdict(seconds: Sequence[tuple[int, HdrHistogram | str | None]], total_ok: int,
+def second_sparse(sh: HdrHistogram | str | hist.Sparse | None) -> hist.Sparse | None:
+    """One second's latencies as sparse counts, from a histogram, its encoding or sparse counts
+    already (what StopControl keeps, so that re-judging every second decodes each second once)."""
+    if sh is None or isinstance(sh, hist.Sparse):
+        return sh
+    return hist.sparse_counts(hist.decode(sh) if isinstance(sh, str) else sh)
+
+
+def verdict(seconds: Sequence[tuple[int, HdrHistogram | str | hist.Sparse | None]], total_ok: int,
             partial: bool = False, *, percentile: float = JUDGED_PERCENTILE) -> tuple[bool, str]:
     """(stable, reason) from the measured window's whole seconds, in order: (ok count, histogram
     of ok latencies, or its encoding) per second, plus the total number of ok responses. The
@@ -188,10 +195,10 @@ def verdict(seconds: Sequence[tuple[int, HdrHistogram | str | None]], total_ok: 
         h = hist.new()
         per_second = []
         for ok, sh in seconds[a:b]:
-            sec_h = hist.decode(sh) if isinstance(sh, str) else sh
-            if sec_h is not None and sec_h.get_total_count():
-                hist.merge_into(h, sec_h)
-                per_second.append((ok, hist.sparse_counts(sec_h)))  # kept small: a run may have 1,800 seconds
+            sparse = second_sparse(sh)  # kept small: a run may have 1,800 seconds
+            if sparse is not None and sparse.index.size:
+                hist.add_sparse(h, sparse)
+                per_second.append((ok, sparse))
             else:
                 per_second.append((ok, None))
         windows.append((sum(ok for ok, _ in per_second), h, per_second, b - a))
@@ -232,7 +239,7 @@ def verdict(seconds: Sequence[tuple[int, HdrHistogram | str | None]], total_ok: 
                   f"{total_ok} samples >= {needed} for {name}")
 
 
-def _above(sparse: tuple[np.ndarray, np.ndarray] | None, cut: int) -> tuple[int, int]:
+def _above(sparse: hist.Sparse | None, cut: int) -> tuple[int, int]:
     """(samples, samples in buckets above `cut`) of one second's sparse counts."""
     if sparse is None:
         return 0, 0
