@@ -85,8 +85,10 @@ class SimulatedServer:
     def __init__(self, mu: float = 1000.0) -> None:
         self.mu = mu
         self.rates: list[float | None] = []
+        self.seeds: list[int] = []
 
     def __call__(self, config, *, headers=None, progress=None, stop=None, pool=None, environment=None):
+        self.seeds.append(config.seed)
         if config.mode == "closed":
             self.rates.append(None)
             return RunResult(config=config, environment={}, summary=summary(5.0, rps=self.mu * 0.95))
@@ -223,6 +225,8 @@ def test_inconclusive_probes_are_measured_again_not_counted_as_slo_failures(tmp_
     assert (first.rate_rps, first.outcome, first.attempt) == (400.0, "inconclusive", 1)
     assert (out.verdicts[1].rate_rps, out.verdicts[1].outcome, out.verdicts[1].attempt) == (400.0, "pass", 2)
     assert out.best_rate_rps is not None and 850.0 <= out.best_rate_rps <= 900.0  # same answer as a steady server
+    open_seeds = [seed for seed, rate in zip(server.seeds, server.rates, strict=True) if rate is not None]
+    assert open_seeds[:2] == [BASE.seed, BASE.seed + 1]  # the re-measure is a new sample, not a replay
     manifest = json.loads(out.manifest_path.read_text())
     assert [p["outcome"] for p in manifest["search"]["probes"]][:2] == ["inconclusive", "pass"]
 

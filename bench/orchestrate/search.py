@@ -268,7 +268,9 @@ class _Probes:
         for attempt in range(1, self.rules.max_remeasure + 2):
             suffix = "" if attempt == 1 else f"-again{attempt - 1}"
             name = f"probe-{len(self.verdicts) + 1:02d}-r{rate:g}{suffix}"
-            result = self.run(cfg, name)
+            # a new seed per attempt: the same seed replays the same Poisson arrivals and payloads, and
+            # against a deterministic server the re-measure repeated the first attempt exactly
+            result = self.run(cfg if attempt == 1 else dataclasses.replace(cfg, seed=cfg.seed + attempt - 1), name)
             outcome, why = classify(result, self.rules)
             s = result.summary
             self.results.append(result)
