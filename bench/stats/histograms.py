@@ -78,8 +78,9 @@ def buckets(encoded: str | None) -> Buckets | None:
 def buckets_of(h) -> Buckets | None:  # noqa: ANN001 - an hdrh HdrHistogram
     """Non-empty buckets straight from the counts array (hdrh's iterators are far too slow for
     reports over many runs); values are `get_highest_equivalent_value` of each bucket."""
-    counts = np.ctypeslib.as_array(h.counts)[: h.counts_len].astype(np.int64)
-    index = np.nonzero(counts)[0]
+    from tfsbench.bench.measure import hist
+
+    index, counts = hist.sparse_counts(h)
     if index.size == 0:
         return None
     half_mag = h.sub_bucket_half_count_magnitude
@@ -92,7 +93,7 @@ def buckets_of(h) -> Buckets | None:  # noqa: ANN001 - an hdrh HdrHistogram
     shift = bucket + h.unit_magnitude
     lowest = sub << shift
     highest = lowest + (np.int64(1) << shift) - 1
-    return Buckets(highest.astype(float) / 1000.0, counts[index])
+    return Buckets(highest.astype(float) / 1000.0, counts)
 
 
 def common_grid(parts: Sequence[Buckets]) -> tuple[np.ndarray, np.ndarray]:
