@@ -85,7 +85,7 @@ def nginx_target() -> Iterator[str]:
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "nginx.conf"
         conf.write_text(NGINX_CONF.format(dir=tmp, port=port))
-        proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", tmp, "-g", "daemon off;"], start_new_session=True)
+        proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", tmp, "-g", "daemon off;"], process_group=0)
         try:
             deadline = time.monotonic() + 10
             while True:
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         started = time.monotonic()
         procs = {k: subprocess.Popen(c, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, start_new_session=True) for k, c in cmds.items()}
+                                     text=True, process_group=0) for k, c in cmds.items()}
         output = ""
         try:
             for proc in procs.values():

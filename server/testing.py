@@ -155,7 +155,7 @@ def serve_process(*extra_args: str, timeout_s: float = 60.0) -> Iterator[ServePr
             stderr=stderr,
             text=True,
             env=env,
-            start_new_session=True,
+            process_group=0,
         )
         try:
             lines: queue.Queue = queue.Queue()

@@ -6,8 +6,10 @@
 - `run_tfsbench(*args)`: `python -m tfsbench ARGS` as a subprocess, cwd=ROOT; one per command proves the
   wiring (entry point, exit status, streams).
 - `free_port()`: a loopback port nobody listens on right now.
-- `kill_group(proc)` / `popen_group(args)`: processes started in their own session, killed by their
-  process group (the PID we started), never by name.
+- `kill_group(proc)` / `popen_group(args)`: processes started in a process group of their own, killed by
+  their group (the PID we started), never by name. A group, not a new session: Linux's autogroup gives
+  each session an equal CPU share, so a session per server would let `make test`'s niced parallel pass
+  take CPU from the timing-sensitive serial pass running beside it (docs/testing.md).
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def cli(*args: object, env: Mapping[str, str] | None = None) -> CliOutcome:
 
 
 def kill_group(proc: subprocess.Popen[Any], sig: int = signal.SIGKILL, wait_s: float = 20.0) -> None:
-    """Kill a process started with start_new_session=True and its children (its group), by its PID."""
+    """Kill a process started with process_group=0 and its children (its group), by its PID."""
     if proc.poll() is None:
         try:
             os.killpg(proc.pid, sig)
@@ -109,10 +111,10 @@ def kill_group(proc: subprocess.Popen[Any], sig: int = signal.SIGKILL, wait_s: f
 
 @contextlib.contextmanager
 def popen_group(args: list[str], **kwargs: Any) -> Iterator[subprocess.Popen[Any]]:
-    """Popen in a session of its own (stdin empty, cwd=ROOT unless given); the group is killed on exit."""
+    """Popen in a process group of its own (stdin empty, cwd=ROOT unless given); the group is killed on exit."""
     kwargs.setdefault("cwd", ROOT)
     kwargs.setdefault("stdin", subprocess.DEVNULL)
-    proc = subprocess.Popen(args, start_new_session=True, **kwargs)
+    proc = subprocess.Popen(args, process_group=0, **kwargs)
     try:
         yield proc
     finally:

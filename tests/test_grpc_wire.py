@@ -15,7 +15,8 @@ from tfsbench.payloads.grpc_codec import (
 from tfsbench.payloads.spec import PayloadSpec
 from tfsbench.payloads.tfs_proto import messages
 
-pytestmark = [pytest.mark.tf, pytest.mark.slow, pytest.mark.xdist_group("test_grpc_wire")]  # imports TensorFlow's protos: seconds
+pytestmark = [pytest.mark.tf, pytest.mark.slow, pytest.mark.xdist_group("tensorflow")]
+# one xdist worker imports TensorFlow (about 5 s of CPU) for both modules that need it
 
 
 @pytest.fixture(scope="module")

@@ -122,7 +122,7 @@ def _locust(args: list[str], tmp_path: Path, name: str) -> tuple[int, str]:
     with open(log, "w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "tfserving.py"),
                                  *args], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=fh,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, process_group=0)
         try:
             code = proc.wait(timeout=90)
         finally:

@@ -56,7 +56,7 @@ def locust_ui(tfs_url, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "tfserving.py"), "--web-host",
          "127.0.0.1", "--web-port", str(port), "-H", tfs_url, "--model", "numeric", "-t", "60s"],
-        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, process_group=0,
     )
     try:
         _wait_http(f"http://127.0.0.1:{port}/", 30)

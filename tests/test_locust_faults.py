@@ -38,7 +38,7 @@ def _env() -> dict[str, str]:
 def _popen(args: list[str], log: Path) -> subprocess.Popen:
     fh = open(log, "w")  # noqa: SIM115 - closed in _kill
     proc = subprocess.Popen(args, cwd=ROOT, env=_env(), stdin=subprocess.DEVNULL, stdout=fh,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, process_group=0)
     proc.log_fh = fh  # type: ignore[attr-defined]
     return proc
 

@@ -34,7 +34,7 @@ def _start(args: list[str], log: Path) -> subprocess.Popen:
     fh = open(log, "w")  # noqa: SIM115 - closed by the caller through proc.log_fh
     proc = subprocess.Popen(
         args, cwd=ROOT, env=_env(), stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-        start_new_session=True,
+        process_group=0,
     )
     proc.log_fh = fh  # type: ignore[attr-defined]
     return proc

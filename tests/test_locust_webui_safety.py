@@ -52,7 +52,7 @@ def locust_web(tfs_url, tmp_path):
          "127.0.0.1", "--web-port", str(port), "-H", tfs_url, "--model", "numeric", "-t", "60s",
          "--tfs-result", str(good)],
         cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
+        process_group=0,
     )
     base = f"http://127.0.0.1:{port}"
     try:

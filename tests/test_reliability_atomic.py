@@ -64,7 +64,7 @@ def test_killing_a_run_mid_measurement_leaves_no_result_at_all(tfs_url: str, tmp
         [sys.executable, "-m", "tfsbench", "run", "--url", tfs_url, "--model", "numeric", "--concurrency", "2",
          "--duration", "30s", "--warmup", "0", "--out", str(out / "r.json")],
         cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
+        env=dict(os.environ, PYTHONUNBUFFERED="1"), process_group=0)
     lines: queue.Queue[str | None] = queue.Queue()
 
     def drain() -> None:

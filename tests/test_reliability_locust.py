@@ -42,7 +42,7 @@ def test_locust_users_under_stalls_500s_and_trickles(tfs_server: Callable[..., s
              "-H", url, "--model", "numeric", "--kind", "numeric", "--request-timeout", str(TIMEOUT_S),
              "-u", str(USERS), "-r", str(USERS * 10), "-t", f"{RUN_S}s", "--csv", str(prefix), "--only-summary"],
             cwd=ROOT, env=_env(), stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            process_group=0,
         )
         try:
             code = proc.wait(timeout=90)

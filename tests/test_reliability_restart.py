@@ -35,7 +35,7 @@ RATE_RPS = 50.0
 def _start_target(port: int) -> subprocess.Popen[str]:
     proc = subprocess.Popen([sys.executable, "-m", "tfsbench", "serve", "--port", str(port)], cwd=ROOT,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                            process_group=0, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     lines: queue.Queue[str | None] = queue.Queue()
 
     def drain() -> None:

@@ -102,10 +102,10 @@ def test_payload_the_model_rejects_is_one_line_exit_2(tfs_url: str, tmp_path: Pa
     assert not out.exists()
 
 
-def _start_and_wait_for_load(args: list[str], new_session: bool = False,
+def _start_and_wait_for_load(args: list[str], own_group: bool = False,
                              ) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
     proc = subprocess.Popen([sys.executable, "-m", "tfsbench", "run", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=new_session)
+                            stderr=subprocess.PIPE, text=True, process_group=0 if own_group else None)
     lines: queue.Queue[str] = queue.Queue()
     seen: list[str] = []
 
@@ -129,7 +129,7 @@ def test_interrupt_writes_a_partial_result_and_exits_130(tfs_url: str, tmp_path:
     out = tmp_path / "partial.json"
     args = ["--url", tfs_url, "--model", "numeric", "--concurrency", "2", "--duration", "60s", "--warmup", "0s",
             "--processes", str(processes), "--out", str(out)]
-    proc, _lines = _start_and_wait_for_load(args, new_session=processes > 1)
+    proc, _lines = _start_and_wait_for_load(args, own_group=processes > 1)
     try:
         if processes > 1:
             os.killpg(proc.pid, sig)  # like Ctrl-C in a terminal: the whole process group gets it

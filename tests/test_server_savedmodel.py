@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = [pytest.mark.tf, pytest.mark.slow, pytest.mark.xdist_group("test_server_savedmodel")]  # exports SavedModels with TensorFlow: seconds
+pytestmark = [pytest.mark.tf, pytest.mark.slow, pytest.mark.xdist_group("tensorflow")]
+# one xdist worker imports TensorFlow (about 5 s of CPU) for both modules that need it
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,8 @@ def register(sub: Subparsers) -> None:
     )
     p.add_argument("--out", default="results/demo", metavar="DIR", help="output directory (default results/demo)")
     p.add_argument("--quick", action="store_true",
-                   help="a smaller grid and shorter runs (about a minute; for tests and slow machines)")
+                   help="half-second runs and one-second probes (about half a minute on 2 cores; a smoke test: too "
+                        "short for any stability verdict)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (plain log lines only)")
     p.set_defaults(func=run)
 
@@ -35,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     settings = DemoSettings()
     if args.quick:
         settings = DemoSettings(kinds=("numeric", "text", "image"), batch_sizes=(1, 8), concurrencies=(1, 4),
-                                duration_s=1.0, warmup_s=0.3, search_max_probes=3, search_duration_s=2.0,
-                                search_warmup_s=0.5, search_require_stable=False)
+                                duration_s=0.5, warmup_s=0.2, search_max_probes=3, search_duration_s=1.0,
+                                search_warmup_s=0.3, search_require_stable=False)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
         def rest_and_grpc() -> None:  # before the search (see measure)
             t1 = time.perf_counter()
-            bounds = {"max_s": 1.0, "warmup_max_s": 0.3} if args.quick else {}
+            bounds = {"max_s": 0.5, "warmup_max_s": 0.2} if args.quick else {}
             protocols["dir"] = compare_protocols(url, server.grpc_url, Path(out) / "protocols", log=log, **bounds)
             protocols["s"] = time.perf_counter() - t1
 
