@@ -52,15 +52,15 @@ def _request(url: str, headers: Mapping[str, str], timeout_s: float, body: bytes
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, TimeoutError):
-            raise _TimedOut(f"{url} did not answer within {timeout_s:g} s") from None
+            raise TimedOut(f"{url} did not answer within {timeout_s:g} s") from None
         raise InputError(f"cannot reach {url}: {reason}") from None
     except TimeoutError:
-        raise _TimedOut(f"{url} did not answer within {timeout_s:g} s") from None
+        raise TimedOut(f"{url} did not answer within {timeout_s:g} s") from None
     except (OSError, ValueError, http.client.HTTPException) as exc:
         raise InputError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from None
 
 
-class _TimedOut(InputError):
+class TimedOut(InputError):
     """No answer within the timeout: not retried (another try would cost another timeout)."""
 
 
@@ -112,7 +112,7 @@ def probe(config: Any, body: bytes, headers: Mapping[str, str] | None = None) ->
         last = attempt == PROBE_ATTEMPTS
         try:
             status, data, seconds = _request(url, all_headers, float(config.timeout_s), body)
-        except _TimedOut:
+        except TimedOut:
             raise
         except InputError:  # reset or refused mid-way: transient on a target that answered the GETs
             if last:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tfsbench.bench.orchestrate import quiet
 from tfsbench.bench.orchestrate.manifest import manifest_doc, read_manifest
 from tfsbench.bench.orchestrate.prepare import cached_pool_factory, check_configs, preflight_all, run_kwargs
 from tfsbench.bench.orchestrate.sweep_progress import SweepProgress
@@ -251,8 +252,12 @@ class _Probes:
         self.step = 0
         self.confirm: dict[str, Any] | None = None
         self.confirm_files: list[str] = []
+        self.after_failure = False  # the last probe did not pass: the target may hold its backlog
+        self.log: Callable[[str], None] = lambda msg: None
 
     def run(self, cfg: RunConfig, name: str) -> RunResult:
+        if self.after_failure:
+            self.wait_until_quiet(cfg)
         self.bar.start_run(self.step, name, cfg)
         self.step += 1
         kwargs = run_kwargs(self.headers, self.bar.update, self.stop, self.env)
@@ -272,6 +277,7 @@ class _Probes:
             # against a deterministic server the re-measure repeated the first attempt exactly
             result = self.run(cfg if attempt == 1 else dataclasses.replace(cfg, seed=cfg.seed + attempt - 1), name)
             outcome, why = classify(result, self.rules)
+            self.after_failure = outcome != PASS
             s = result.summary
             self.results.append(result)
             self.verdicts.append(ProbeVerdict(
@@ -285,6 +291,32 @@ class _Probes:
                 break
         self.write(False)
         return PASS if outcome == PASS else FAIL
+
+    def wait_until_quiet(self, cfg: RunConfig) -> None:
+        """After a probe that did not pass (bench/orchestrate/quiet.py says why). Only over REST and
+        when the preflight timed a request on the idle target (injected test runners have none)."""
+        self.after_failure = False
+        baseline = self.env.get("probe_latency_ms") if isinstance(self.env, Mapping) else None
+        if getattr(cfg, "protocol", "rest") != "rest" or not isinstance(baseline, (int, float)):
+            return
+        from tfsbench.bench.measure import preflight
+        from tfsbench.bench.measure.runner import build_pool_for
+
+        pool = self.pool_factory(cfg) if self.pool_factory is not None else build_pool_for(cfg)
+        headers = {"Content-Type": "application/json", **dict(getattr(pool, "headers", {}) or {}),
+                   **dict(self.headers or {})}
+
+        def send() -> float:
+            try:
+                return float(preflight.probe(cfg, pool.bodies[0], headers)["probe_latency_ms"])
+            except preflight.TimedOut as exc:
+                raise TimeoutError(str(exc)) from None
+
+        waited = quiet.wait_until_quiet(send, float(baseline), self.stop)
+        if waited.requests > quiet.QUIET_IN_A_ROW or not waited.quiet:  # there was a backlog
+            state = "quiet" if waited.quiet else f"not quiet after {waited.waited_s:.1f} s; probing anyway"
+            self.log(f"target {state}: waited {waited.waited_s:.1f} s ({waited.requests} single requests) "
+                     f"for it to work off the last probe's backlog")
 
     def write(self, complete: bool, cap: float | None = None) -> None:
         search = {
@@ -456,6 +488,7 @@ def run_search(
                         enabled=progress)
     with bar:
         probes = _Probes(out_dir, rules, runner, pool_factory, headers, stop, env, bar)
+        probes.log = log
         probes.write(False)
         rate = _start_rate(base, probes, lo_rps, estimate_concurrency, log)
         if rate is None:
