@@ -31,7 +31,10 @@ def test_tfsbench_run_prints_server_latency_and_the_gap(tfs_url: str, tmp_path) 
     s50, s99, requests = float(server[1]), float(server[2]), int(server[3].replace(",", ""))
     client_ok = int(ok[1].replace(",", ""))
     assert 0 < s50 <= s99
-    assert client_ok > 0 and abs(requests - client_ok) <= 4  # in flight at either window edge: 2 x concurrency
+    # in flight at either window edge (2 x concurrency), plus those answered while each scrape was on the wire:
+    # a scrape takes milliseconds, a few requests at 2,800 req/s (one CI run: 2,825 counted for 2,830); a window
+    # that counted the warm-up too would be hundreds off
+    assert client_ok > 0 and abs(requests - client_ok) <= 4 + 0.005 * client_ok
     # the gap is the client's time outside the server's clock: never much below zero (bucket interpolation)
     assert float(gap[1]) > -0.5 * s50 - 0.05
 
