@@ -81,7 +81,7 @@ def _flood(url: str, n: int) -> list[socket.socket]:
 
 
 @pytest.mark.serial  # single-request latencies against a bound: not beside a busy neighbour
-def test_a_real_backlog_is_waited_out(tmp_path: Path) -> None:
+def test_a_real_backlog_is_waited_out() -> None:
     """400 requests queued at 2.5 ms each hold the queue for up to a second: single requests wait
     behind those already read, and quiet comes only when they answer fast again."""
     with serve_queue() as url:
