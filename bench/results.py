@@ -28,6 +28,10 @@ Format history
   (payloads' size accounting of the body pool; what `--gzip` would send), the one place figures read
   it. None when unknown (Locust exports, constant bodies). v5 files migrate to None, or to the value
   of a 'request_bytes_gzip' key in config.extra (how synthetic report data carried it before).
+7 (2026-12): summary `settled_s`: whole seconds at the start of the measured window that a run which
+  measured until stable set aside (stability.settled_start: the seconds after them were stable, the
+  whole window was not); the summary's counts, latencies and measured_s are then those of the rest.
+  0 for every other run; v6 files migrate to 0.
 
 To change the format: bump SCHEMA_VERSION, add `_migrate_N_to_N1(doc) -> doc`, register it in
 `_MIGRATIONS`, add a line above, and commit an old file under tests/fixtures/results/.
@@ -47,7 +51,7 @@ from typing import Any
 
 from tfsbench.payloads.errors import InputError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 RESULT_TYPE = "tfsbench.run"
 MANIFEST_TYPE = "tfsbench.manifest"
 
@@ -144,6 +148,7 @@ class Summary:
     window_s: float = 0.0  # v3: length of each window the stability rule compared (0: unknown)
     measure_note: str = ""  # v3: why warm-up ended and why measuring stopped
     request_gzip_bytes: float | None = None  # v6: mean gzip-compressed request body (pool accounting)
+    settled_s: float = 0.0  # v7: measured seconds set aside at the start (measure until stable); 0 for most runs
 
     @property
     def error_count(self) -> int:
@@ -482,8 +487,17 @@ def _migrate_5_to_6(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _migrate_6_to_7(doc: dict[str, Any]) -> dict[str, Any]:
+    """v7 records the seconds a run set aside at the start of its measured window; none before."""
+    out = dict(doc)
+    if isinstance(out.get("summary"), Mapping):
+        out["summary"] = {**out["summary"], "settled_s": out["summary"].get("settled_s", 0.0)}
+    return out
+
+
 _MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5, 5: _migrate_5_to_6}
+    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5, 5: _migrate_5_to_6,
+    6: _migrate_6_to_7}
 
 
 def migrate(doc: Mapping[str, Any], source: str = "<dict>") -> dict[str, Any]:

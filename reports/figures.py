@@ -472,7 +472,8 @@ def timeseries(run: RunResult, title: str | None = None) -> Figure | None:
     # partly covered: rates are per covered second, points sit mid-interval, and slivers under half
     # a second are left out of the rate line (too few requests to be a rate).
     warmup_start = -float(run.config.warmup_s or 0.0)
-    end = float(run.summary.measured_s or 0.0)
+    settled = float(run.summary.settled_s or 0.0)  # seconds set aside: t_s still counts from the window's start
+    end = settled + float(run.summary.measured_s or 0.0) if run.summary.measured_s else 0.0
     x, covered = [], []
     for p in pts:
         lo = max(p.t_s, warmup_start) if p.t_s < 0 else p.t_s
@@ -516,6 +517,11 @@ def timeseries(run: RunResult, title: str | None = None) -> Figure | None:
                 row[0].axvspan(left, 0.0, color="#999999", alpha=0.18, lw=0)
             ax_rps.text(left + 0.05, 0.04, "warmup\n(not measured)", transform=ax_rps.get_xaxis_transform(),
                         fontsize=8, color="#555555", va="bottom")
+        if settled:
+            for row in axes:
+                row[0].axvspan(0.0, settled, color="#e6a700", alpha=0.15, lw=0)
+            ax_rps.text(0.05, 0.04, "set aside\n(not yet steady)", transform=ax_rps.get_xaxis_transform(),
+                        fontsize=8, color="#7a5900", va="bottom")
         ax_rps.set_xlim(left, right)
         s = run.summary
         status = "stable" if s.stable else f"UNSTABLE: {stability_text(s.stability_reason)}"

@@ -120,6 +120,20 @@ def test_figures_render_to_png(runs) -> None:
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
+def test_timeseries_shades_the_seconds_a_run_set_aside() -> None:
+    """A run that set its first 2 s aside (summary.settled_s): they are shaded and named, and the x axis
+    still reaches the end of the kept window (t_s counts from the measured window's start)."""
+    run = make_run("numeric", 1, concurrency=2)
+    s = dataclasses.replace(run.summary, settled_s=2.0, measured_s=run.summary.measured_s - 2.0)
+    fig = figures.timeseries(dataclasses.replace(run, summary=s))
+    ax = _visible_axes(fig)[0]
+    assert len(ax.patches) == 2  # the warm-up band and the set-aside one
+    assert any("set aside" in t.get_text() for t in ax.texts)
+    assert ax.get_xlim()[1] == pytest.approx(run.summary.measured_s)
+    plain = _visible_axes(figures.timeseries(run))[0]
+    assert len(plain.patches) == 1 and not any("set aside" in t.get_text() for t in plain.texts)
+
+
 def test_a_timeseries_point_with_no_latency_is_a_gap() -> None:
     run = make_run("numeric", 1, concurrency=2)
     pts = list(run.timeseries)

@@ -40,7 +40,7 @@ from tfsbench.bench.measure.engine import (
 )
 from tfsbench.bench.measure.recorder import Recorder, SecondPoint, WorkerReport
 from tfsbench.bench.measure.schedule import ARRIVALS, LoadPlan, RunState, drive
-from tfsbench.bench.measure.stop_control import StopControl
+from tfsbench.bench.measure.stop_control import StopControl, slo_bound_us
 from tfsbench.bench.results import LatencySummary, RunConfig, RunResult, Summary, TimePoint
 from tfsbench.bench.stats import stability
 from tfsbench.payloads.errors import InputError
@@ -557,8 +557,9 @@ def run_benchmark(config: RunConfig, *, pool: Any = None, headers: Mapping[str, 
     if lost:
         partial_reason = lost if partial_reason is None else f"{partial_reason}; {lost}"
     result = assemble(config, reports, env, float(getattr(pool, "mean_raw_bytes", 0.0)), started_at,
-                      partial_reason, warmup_how=control.warmup_how, request_gzip_bytes=mean_gzip_bytes(pool))
-    return server_view.attach(result)  # [server_metrics hook] ... and after it: RunResult.server
+                      partial_reason, warmup_how=control.warmup_how, request_gzip_bytes=mean_gzip_bytes(pool),
+                      cut_s=control.cut_s)
+    return server_view.attach(result, settled_s=result.summary.settled_s)  # [server_metrics hook] ... and after it: RunResult.server
 
 
 # ---- merging --------------------------------------------------------------------------------------
@@ -620,11 +621,16 @@ def _measured_s(config: RunConfig, reports: list[WorkerReport], measure_start: f
 
 
 def _note(config: RunConfig, warmup_s: float, warmup_how: str, measured_s: float, stable: bool,
-          window_s: float) -> str:
+          window_s: float, settled_s: int = 0) -> str:
     """What the run did to get its numbers, in one sentence (Summary.measure_note)."""
     warm = f"warm-up {warmup_s:.1f} s ({warmup_how or 'fixed --warmup'})"
     if config.until_stable and config.duration_s is not None:
-        if stable:
+        if stable and settled_s:
+            how = (f"measured {measured_s + settled_s:.1f} s; the whole window's thirds disagreed, the last "
+                   f"{measured_s:.1f} s agreed ({window_s:.3g} s thirds, enough samples for the p99), so the result is "
+                   f"those seconds and the first {settled_s} s were set aside as not yet steady "
+                   f"(bound {config.duration_s:g} s)")
+        elif stable:
             how = (f"measured {measured_s:.1f} s, until its thirds ({window_s:.3g} s each) agreed and there were "
                    f"enough samples for the p99 (bound {config.duration_s:g} s)")
         else:
@@ -634,6 +640,19 @@ def _note(config: RunConfig, warmup_s: float, warmup_how: str, measured_s: float
     else:
         how = f"measured {measured_s:.1f} s (fixed --duration)"
     return f"{warm}; {how}"
+
+
+def _usable_cut(config: RunConfig, seconds: list[tuple[int, int, int, str | None]], cut_s: int, whole: int) -> int:
+    """`cut_s` when the result can be those seconds: a closed loop measured until stable, the cut keeping
+    at least stability.MIN_KEPT of the measured seconds, and no error before it (errors are kept by class for the
+    whole window only); else 0."""
+    if cut_s <= 0 or config.mode != "closed" or not config.until_stable:
+        return 0
+    if whole - cut_s < max(stability.WINDOWS_COMPARED, stability.MIN_KEPT * whole):
+        return 0
+    if any(err for sec, _, err, _ in seconds if 0 <= sec < cut_s):
+        return 0
+    return cut_s
 
 
 def mean_gzip_bytes(pool: Any) -> float | None:
@@ -654,8 +673,10 @@ def _busy_machine(env: dict[str, Any]) -> str:
 
 def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any], raw_bytes: float,
              started_at: str, partial_reason: str | None, *, warmup_how: str = "",
-             request_gzip_bytes: float | None = None) -> RunResult:
-    """Merge the engines' reports into one RunResult (pure: no I/O, testable on its own)."""
+             request_gzip_bytes: float | None = None, cut_s: int = 0) -> RunResult:
+    """Merge the engines' reports into one RunResult (pure: no I/O, testable on its own). `cut_s` > 0
+    (a closed-loop run that measured until stable, StopControl.cut_s): the result is the measured
+    seconds from that second on, counted by completion from the per-second records."""
     latency = hist.new()
     for r in reports:
         hist.merge_into(latency, hist.decode(r.histogram))
@@ -688,8 +709,21 @@ def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any]
     whole = int(math.floor(measured_s + 1e-6))
     measured_points = [(req - err, h) for sec, req, err, h in seconds if 0 <= sec < whole]
     partial = partial_reason is not None
+    requests_all = requests
+    settled_s = _usable_cut(config, seconds, cut_s, whole) if not partial else 0
+    if settled_s:  # the seconds from settled_s on, by completion (the drained in-flight ones too)
+        kept = [(req, err, h) for sec, req, err, h in seconds if sec >= settled_s]
+        requests = sum(req for req, _, _ in kept)
+        ok = requests - sum(err for _, err, _ in kept)
+        hist.clear(latency)
+        for _, _, h in kept:
+            if h:
+                hist.merge_into(latency, hist.decode(h))
+        measured_s -= settled_s
+        throughput = ok / measured_s if ok else 0.0
+        measured_points = measured_points[settled_s:]
     window_s = len(measured_points) / 3
-    stable, reason = stability.verdict(measured_points, ok, partial)
+    stable, reason = stability.verdict(measured_points, ok, partial, bound_us=slo_bound_us(config))
     starts = [r.extra["start_at"] for r in reports if "start_at" in r.extra]
     warmup_taken = max(0.0, measure_start - min(starts)) if starts else config.warmup_s
     cpu_pcts = [100.0 * max(0.0, r.cpu_s - r.idle_spin_s) / r.wall_s if r.wall_s > 0 else 0.0 for r in reports]
@@ -725,15 +759,16 @@ def assemble(config: RunConfig, reports: list[WorkerReport], env: dict[str, Any]
     summary = Summary(
         requests=requests, ok=ok, errors=dict(sorted(errors.items())), throughput_rps=throughput,
         throughput_ips=throughput * config.batch_size, latency_ms=_latency(latency),
-        request_bytes=sum(r.request_bytes_total for r in reports) / requests if requests else 0.0,
-        response_bytes=sum(r.response_bytes_total for r in reports) / requests if requests else 0.0,
+        request_bytes=sum(r.request_bytes_total for r in reports) / requests_all if requests_all else 0.0,
+        response_bytes=sum(r.response_bytes_total for r in reports) / requests_all if requests_all else 0.0,
         raw_bytes=raw_bytes, request_gzip_bytes=request_gzip_bytes, stable=stable, stability_reason=reason,
         measured_s=measured_s,
         offered_rps=config.rate_rps if config.mode == "open" else None,
         schedule_lag_ms=_latency(lag) if lag is not None else None,
         late_requests=late, refused_inflight=refused, client_cpu_pct=cpu, client_saturated=saturated,
         error_samples=tuple(samples), warmup_s=warmup_taken, window_s=window_s,
-        measure_note=_note(config, warmup_taken, warmup_how, measured_s, stable, window_s),
+        measure_note=_note(config, warmup_taken, warmup_how, measured_s, stable, window_s, settled_s),
+        settled_s=float(settled_s),
     )
     return RunResult(
         config=config, environment=env, summary=summary, timeseries=timeseries,

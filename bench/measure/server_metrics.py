@@ -428,6 +428,12 @@ class Window:
             self.enabled = False  # a gRPC address has no metrics page: scrape only a full http(s) URL
         self._start_at = start_at
         self._warmup_s = float(getattr(config, "warmup_s", 0.0) or 0.0)
+        # a closed-loop run measuring until stable may set aside its first seconds (at most a third of
+        # its bound, stability.settled_start): a scrape at each of them lets the view start there too
+        duration = getattr(config, "duration_s", None)
+        self._marks_n = (int(duration // 3) if getattr(config, "until_stable", False) and duration
+                         and getattr(config, "mode", "") == "closed" else 0)
+        self._marks: dict[int, Scrape] = {}
         self._done = threading.Event()
         self.measure = Measure(config.url, config.model, str(setting) if self.enabled else DEFAULT_PATH,
                                entrypoint="GRPC" if getattr(config, "protocol", "rest") == "grpc" else "REST")
@@ -446,18 +452,29 @@ class Window:
         if delay > 0 and self._done.wait(delay):
             return
         self.measure.begin()
+        opened = time.perf_counter()
+        for k in range(1, self._marks_n + 1):
+            if self._done.wait(max(0.0, opened + k - time.perf_counter())):
+                return
+            self._marks[k] = scrape(self.measure.url)
         while self.every_s > 0 and not self._done.wait(self.every_s):
             self.scrapes.append(scrape(self.measure.url))
 
-    def attach(self, result: RunResult) -> RunResult:
+    def attach(self, result: RunResult, settled_s: float = 0.0) -> RunResult:
         """Scrape the end of the window and return `result` with its `server` view (unchanged when
-        scraping is off or the window never opened, e.g. a run stopped during warmup)."""
+        scraping is off or the window never opened, e.g. a run stopped during warmup). `settled_s`:
+        the run's result starts that many seconds into the measured window, and so does the view."""
         self._done.set()
         if not self.enabled:
             return result
         self._thread.join(30)
         if self.measure.before is None:
             return result
+        if settled_s:
+            mark = self._marks.get(int(settled_s))
+            if mark is None:  # no scrape at that second: a view of other seconds would not match the client's
+                return result
+            self.measure.before = mark
         self.measure.end()
         result = self.measure.attach(result)
         if self.every_s > 0 and result.server and result.server.get("found") and self.measure.after:

@@ -8,7 +8,9 @@ closes); `StopControl`, in the process that started them, decides from that:
   after at least stability.MIN_WARMUP_S;
 - measuring (config.until_stable; config.duration_s is then its bound): stops as soon as the
   stability verdict over the whole measured seconds holds: enough samples for the p99, and the
-  thirds of the measured window agreeing beyond sampling noise (re-judged after every second).
+  thirds of the measured window agreeing beyond sampling noise (re-judged after every second); a
+  closed-loop run also stops when the seconds from some second s on are stable, setting aside at
+  most the first third (stability.settled_start): its result is then those seconds (`cut_s` = s, no errors before).
 
 Decisions are written to a two-slot channel (measure start, measure end; 0 = as planned) that
 the engines read on their next tick (within 0.1 s): each decision lies LEAD_S in the future, so
@@ -28,6 +30,15 @@ LEAD_S = 0.2
 SLOT_S = 0.45  # warm-up slots: at least this long (ticks come every 0.5 s)
 
 
+SLO_BOUND_KEY = "stability_slo_p99_ms"  # config.extra: an SLO search's bound on the p99 its probes judge
+
+
+def slo_bound_us(config: RunConfig) -> float | None:
+    """The SLO bound (us) a search probe's stability is judged against (stability.verdict), or None."""
+    value = (config.extra or {}).get(SLO_BOUND_KEY)
+    return float(value) * 1000.0 if isinstance(value, int | float) and value > 0 else None
+
+
 class StopControl:
     """Not thread-safe: fed from the one thread that reads the engines' messages."""
 
@@ -41,6 +52,10 @@ class StopControl:
         self.end_at: float | None = None
         self.warmup_how = "fixed --warmup" if not self.auto_warmup else ""
         self.stop_how = ""
+        self.cut_s = 0  # measured seconds set aside at the start (stability.settled_start)
+        self._may_cut = config.mode == "closed"
+        self._errors: list[int] = []  # per measured second
+        self._bound_us = slo_bound_us(config)
         self._history: dict[int, list[tuple[float, int]]] = {i: [] for i in range(n_engines)}
         self._pending: dict[int, dict[int, SecondPoint]] = {}
         self._closed_upto = {i: -1 for i in range(n_engines)}
@@ -67,10 +82,17 @@ class StopControl:
         self._merge_complete()
         if self.until_stable and self.end_at is None and self._points:
             ok_total = sum(ok for ok, _ in self._points)
-            stable, _ = stability.verdict(self._points, ok_total)
+            stable, _ = stability.verdict(self._points, ok_total, bound_us=self._bound_us)
             if stable:
                 self._set_end(now + LEAD_S)
                 self.stop_how = "until stable"
+            elif self._may_cut:
+                clean = next((i for i, e in enumerate(self._errors) if e), len(self._errors))
+                cut = stability.settled_start(self._points, max_start=clean, bound_us=self._bound_us)
+                if cut is not None:
+                    self.cut_s = cut
+                    self._set_end(now + LEAD_S)
+                    self.stop_how = f"until stable from its second {cut}"
 
     def _warmup_tick(self, index: int, now: float, completions: int) -> None:
         assert self.start_at is not None
@@ -113,3 +135,4 @@ class StopControl:
                     hist.merge_into(h, hist.decode(e))
                 merged = hist.sparse_counts(h)
             self._points.append((sum(p.requests - p.errors for p in parts.values()), merged))
+            self._errors.append(sum(p.errors for p in parts.values()))

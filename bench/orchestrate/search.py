@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tfsbench.bench.measure.stop_control import SLO_BOUND_KEY
 from tfsbench.bench.orchestrate import quiet
 from tfsbench.bench.orchestrate.manifest import manifest_doc, read_manifest
 from tfsbench.bench.orchestrate.prepare import cached_pool_factory, check_configs, preflight_all, run_kwargs
@@ -148,6 +149,15 @@ def probe_bound_s(base_s: float, rate_rps: float, slo: Slo) -> float:
     window p99s differed by 30-80% in half of 15 s probes, and a steady queue was judged unstable."""
     needed = max(stability.samples_needed(slo_percentile(slo)), stability.MIN_SAMPLES_P99)
     return min(MAX_PROBE_S, max(base_s, PROBE_SAMPLE_FACTOR * needed / rate_rps))
+
+
+def _probe_extra(extra: Mapping[str, Any] | None, slo: Slo) -> dict[str, Any]:
+    """A p99 SLO's bound for the probes' stability rule: thirds whose p99 is on the same side of it with
+    95% confidence agree on the probe's question (stability.verdict's bound_us). Other metrics: none."""
+    out = dict(extra or {})
+    if slo.metric == "p99":
+        out[SLO_BOUND_KEY] = slo.bound_ms
+    return out
 
 
 def classify(result: RunResult, rules: Rules) -> tuple[str, str]:
@@ -476,7 +486,8 @@ def run_search(
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     stop = stop or threading.Event()
     open_base = dataclasses.replace(base, mode="open", concurrency=None, arrival=base.arrival or "constant",
-                                    rate_rps=lo_rps or hi_rps or 1.0, until_stable=require_stable)
+                                    rate_rps=lo_rps or hi_rps or 1.0, until_stable=require_stable,
+                                    extra=_probe_extra(base.extra, slo))
     check_configs([open_base])
     env = next(iter(preflight_all([open_base], headers, preflight_fn).values()), None)
     if on_ready is not None:
