@@ -248,3 +248,20 @@ def test_an_slo_missed_in_an_unstable_run_is_measured_again() -> None:
     assert classify(stalled, Rules(parse_slo("p99<=25ms"))) == ("inconclusive",
                                                                  "p99 240.00 ms misses p99<=25ms in an unstable run")
     assert classify(stalled, Rules(parse_slo("p99<=25ms"), require_stable=False))[0] == "fail"
+
+
+@pytest.mark.parametrize("idle_ms, probed_at_estimate", [(0.5, False), (1.0, True)])
+def test_a_saturated_estimate_is_the_upper_end_without_a_probe(tmp_path: Path, idle_ms, probed_at_estimate) -> None:
+    """The estimate's mean latency (1.67 ms) is 3.3x one request's 0.5 ms: the target queued, 950 req/s
+    is its capacity, and an open loop there has no steady state, so the search bisects below it instead
+    of probing it. At 1.67x a 1 ms request the target may have had spare parallelism: probed as before."""
+    server = SimulatedServer(mu=1000.0)
+    out = run_search(BASE, parse_slo("p99<=46ms"), tmp_path, progress=False, runner=server,
+                     preflight_fn=lambda config, headers=None: {"probe_latency_ms": idle_ms},
+                     log=lambda m: None, tolerance=0.02, max_probes=12)
+    assert (950.0 in server.rates) is probed_at_estimate
+    if not probed_at_estimate:
+        assert server.rates[2] == 712.0  # halfway between 475 (passed) and 950, to three digits
+    assert out.best_rate_rps is not None and 880.0 <= out.best_rate_rps <= 900.0
+    manifest = json.loads(out.manifest_path.read_text())
+    assert manifest["search"]["upper_end_from_estimate"] == (None if probed_at_estimate else 950.0)

@@ -60,6 +60,9 @@ DEFAULT_MAX_ERROR_RATE = 0.01
 DEFAULT_RATE_TOLERANCE = 0.05
 DEFAULT_MAX_REMEASURE = 1
 MAX_PROBE_S = 120.0  # the longest a probe measures to collect its samples
+# a closed-loop estimate whose mean latency is this many times one request's on the idle target was
+# saturated: its throughput is the capacity, which no open-loop probe can meet an SLO at or above
+SATURATED_LATENCY_FACTOR = 2.0
 PROBE_SAMPLE_FACTOR = 3.0  # a probe's bound holds this many times the samples its percentile needs
 # more late sends than LATE_LIMIT, late by more than LAG_SHARE of the SLO's bound at the p99: the load
 # generator, not the server, may have decided the verdict. Latency counts from the intended send time,
@@ -257,6 +260,7 @@ class _Probes:
         self.verdicts: list[ProbeVerdict] = []
         self.estimate: tuple[float, str] | None = None
         self.bracket = Bracket()
+        self.saturated_hi: float | None = None
         self.reason = "running"
         self.interrupted = False
         self.step = 0
@@ -334,6 +338,7 @@ class _Probes:
             "probes": [v.to_dict() for v in self.verdicts],
             "estimate": self.estimate[1] if self.estimate else None,
             "estimate_rps": self.estimate[0] if self.estimate else None,
+            "upper_end_from_estimate": self.saturated_hi,  # the bracket's upper end without a probe
             "tolerance": self.rules.tolerance, "max_probes": self.rules.max_probes,
             "max_error_rate": self.rules.max_error_rate, "rate_tolerance": self.rules.rate_tolerance,
             "max_remeasure": self.rules.max_remeasure,
@@ -442,6 +447,16 @@ def _start_rate(base: RunConfig, probes: _Probes, lo_rps: float | None, estimate
         return None
     log(f"closed-loop estimate at concurrency {closed.concurrency}: {ceiling:.1f} req/s; "
         f"starting the bracket at {ceiling / 2:.1f} req/s")
+    idle = probes.env.get("probe_latency_ms") if isinstance(probes.env, Mapping) else None
+    mean = est.summary.latency_ms.mean
+    if isinstance(idle, int | float) and idle > 0 and mean >= SATURATED_LATENCY_FACTOR * idle:
+        # Little's law: C requests in flight took C / throughput each; at least twice one request's time
+        # alone means they queued, so the estimate is the target's capacity, and an open loop at or above
+        # it has no steady state (its queue grows without bound): the bracket's upper end, not a probe
+        probes.bracket = Bracket(None, _round_rate(ceiling))
+        probes.saturated_hi = probes.bracket.hi
+        log(f"  its mean latency {mean:.2f} ms is {mean / idle:.1f}x one request's {idle:.2f} ms: the target was "
+            f"saturated, so {_round_rate(ceiling):g} req/s is the bracket's upper end without a probe")
     return ceiling / 2
 
 
