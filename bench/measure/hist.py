@@ -11,6 +11,7 @@ dominate a fast engine, so the recorder buffers raw latencies and hands them her
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
@@ -170,8 +171,9 @@ def summary_ms(h: HdrHistogram) -> dict[str, float]:
     if h.get_total_count() == 0:
         return dict.fromkeys(("mean", "p50", "p90", "p95", "p99", "p999", "max", "min", "stdev"), 0.0)
     p = percentiles_ms(h, (50.0, 90.0, 95.0, 99.0, 99.9))
+    mean, stdev = mean_stdev(h)
     return {
-        "mean": h.get_mean_value() / 1000.0,
+        "mean": mean / 1000.0,
         "p50": p[50.0],
         "p90": p[90.0],
         "p95": p[95.0],
@@ -179,8 +181,24 @@ def summary_ms(h: HdrHistogram) -> dict[str, float]:
         "p999": p[99.9],
         "max": h.get_max_value() / 1000.0,
         "min": h.get_min_value() / 1000.0,
-        "stdev": h.get_stddev() / 1000.0,
+        "stdev": stdev / 1000.0,
     }
+
+
+def mean_stdev(h: HdrHistogram) -> tuple[float, float]:
+    """hdrh's get_mean_value() and get_stddev() (each bucket at its median equivalent value) over the
+    non-empty buckets only: hdrh iterates every bucket up to the largest in Python, a quarter of a second
+    for one run's histogram, paid at the end of every run."""
+    counts = _counts_view(h)
+    index = np.flatnonzero(counts)
+    total = int(counts[index].sum())
+    if total == 0:
+        return 0.0, 0.0
+    values = np.array([h._hdr_median_equiv_value(h.get_value_from_index(int(i))) for i in index], dtype=np.int64)
+    weights = counts[index].astype(np.int64)
+    mean = float(int((values * weights).sum())) / total
+    dev = values.astype(np.float64) - mean
+    return mean, math.sqrt(float((dev * dev * weights).sum()) / total)
 
 
 def spectrum_ms(h_or_encoded: HdrHistogram | str, ticks_per_half_distance: int = 5) -> list[tuple[float, float]]:
