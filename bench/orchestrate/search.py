@@ -63,6 +63,7 @@ MAX_PROBE_S = 120.0  # the longest a probe measures to collect its samples
 # a closed-loop estimate whose mean latency is this many times one request's on the idle target was
 # saturated: its throughput is the capacity, which no open-loop probe can meet an SLO at or above
 SATURATED_LATENCY_FACTOR = 2.0
+IDLE_REQUESTS = 5  # single requests after the estimate that time the idle target (the fastest counts)
 PROBE_SAMPLE_FACTOR = 3.0  # a probe's bound holds this many times the samples its percentile needs
 # more late sends than LATE_LIMIT, late by more than LAG_SHARE of the SLO's bound at the p99: the load
 # generator, not the server, may have decided the verdict. Latency counts from the intended send time,
@@ -306,13 +307,12 @@ class _Probes:
         self.write(False)
         return PASS if outcome == PASS else FAIL
 
-    def wait_until_quiet(self, cfg: RunConfig) -> None:
-        """After a probe that did not pass (bench/orchestrate/quiet.py says why). Only over REST and
-        when the preflight timed a request on the idle target (injected test runners have none)."""
-        self.after_failure = False
+    def _sender(self, cfg: RunConfig) -> Callable[[], float] | None:
+        """One request at a time to the target, returning its latency (ms): over REST and when the
+        preflight timed a request on the idle target (injected test runners have none), else None."""
         baseline = self.env.get("probe_latency_ms") if isinstance(self.env, Mapping) else None
         if getattr(cfg, "protocol", "rest") != "rest" or not isinstance(baseline, (int, float)):
-            return
+            return None
         from tfsbench.bench.measure import preflight
         from tfsbench.bench.measure.runner import build_pool_for
 
@@ -326,6 +326,29 @@ class _Probes:
             except preflight.TimedOut as exc:
                 raise TimeoutError(str(exc)) from None
 
+        return send
+
+    def idle_latency_ms(self, cfg: RunConfig) -> float | None:
+        """The fastest of the preflight's request and IDLE_REQUESTS more, one at a time: one request
+        alone may be the first after a pause (2 ms where the next ones take 0.7)."""
+        send = self._sender(cfg)
+        if send is None:
+            return None
+        times = [float(self.env["probe_latency_ms"])]
+        for _ in range(IDLE_REQUESTS):
+            try:
+                times.append(send())
+            except (TimeoutError, OSError, InputError):  # gone or slow: the times so far stand
+                break
+        return min(times)
+
+    def wait_until_quiet(self, cfg: RunConfig) -> None:
+        """After a probe that did not pass (bench/orchestrate/quiet.py says why)."""
+        self.after_failure = False
+        send = self._sender(cfg)
+        if send is None:
+            return
+        baseline = self.env["probe_latency_ms"]
         waited = quiet.wait_until_quiet(send, float(baseline), self.stop)
         if waited.requests > quiet.QUIET_IN_A_ROW or not waited.quiet:  # there was a backlog
             state = "quiet" if waited.quiet else f"not quiet after {waited.waited_s:.1f} s; probing anyway"
@@ -447,9 +470,9 @@ def _start_rate(base: RunConfig, probes: _Probes, lo_rps: float | None, estimate
         return None
     log(f"closed-loop estimate at concurrency {closed.concurrency}: {ceiling:.1f} req/s; "
         f"starting the bracket at {ceiling / 2:.1f} req/s")
-    idle = probes.env.get("probe_latency_ms") if isinstance(probes.env, Mapping) else None
+    idle = probes.idle_latency_ms(closed)
     mean = est.summary.latency_ms.mean
-    if isinstance(idle, int | float) and idle > 0 and mean >= SATURATED_LATENCY_FACTOR * idle:
+    if idle is not None and idle > 0 and mean >= SATURATED_LATENCY_FACTOR * idle:
         # Little's law: C requests in flight took C / throughput each; at least twice one request's time
         # alone means they queued, so the estimate is the target's capacity, and an open loop at or above
         # it has no steady state (its queue grows without bound): the bracket's upper end, not a probe
