@@ -27,10 +27,28 @@ def how_sure(runs: Sequence[RunResult]) -> str:
     else:
         text = (f"{stable} of {n} runs were stable: in each, {rule}. The other {n - stable} are marked unstable "
                 "below, with the reason, and never set a capacity in the plan.")
+    text += _qualified(runs)
     busy = _busiest(runs)
     if busy:
         text += f" The machine was busy during some runs ({busy})."
     return text
+
+
+def _qualified(runs: Sequence[RunResult]) -> str:
+    """What 'stable' rested on where it was more than the plain rule: search probes judged on their SLO's
+    side, and runs that set aside the start of their measured window (docs/stability.md)."""
+    out = ""
+    for_slo = sum(r.summary.stable and r.summary.stability_reason.startswith("stable for the SLO") for r in runs)
+    if for_slo:
+        which = "One search probe was" if for_slo == 1 else f"{for_slo} search probes were"
+        out += (f" {which} stable for the SLO only: the p99 of each third lay on the same side of the SLO's "
+                "bound, however far apart the thirds were.")
+    settled = [int(r.summary.settled_s) for r in runs if r.summary.stable and r.summary.settled_s]
+    if settled:
+        span = f"{min(settled)}" if min(settled) == max(settled) else f"{min(settled)}-{max(settled)}"
+        which = "One run" if len(settled) == 1 else f"{len(settled)} runs"
+        out += f" {which} set aside the first {span} s of the measured window, not yet steady; the rest was."
+    return out
 
 
 def _busiest(runs: Sequence[RunResult]) -> str:

@@ -27,6 +27,20 @@ def test_how_sure_counts_stable_runs_and_names_a_busy_machine() -> None:
     assert how_sure([_run(False)]).startswith("None of the 1 runs was stable within its time bound")
 
 
+def test_how_sure_names_what_stable_rested_on_beyond_the_plain_rule() -> None:
+    import dataclasses
+
+    plain = _run(True)
+    probe = dataclasses.replace(plain, summary=dataclasses.replace(
+        plain.summary, stability_reason="stable for the SLO: ... every third's p99 is beyond the SLO's 50 ms"))
+    settled = [dataclasses.replace(plain, summary=dataclasses.replace(plain.summary, settled_s=k)) for k in (1.0, 2.0)]
+    text = how_sure([plain, probe, *settled])
+    assert text.startswith("All 4 runs were stable")
+    assert "One search probe was stable for the SLO only" in text
+    assert "2 runs set aside the first 1-2 s of the measured window" in text
+    assert "set aside" not in how_sure([plain, plain]) and "for the SLO" not in how_sure([plain])
+
+
 @pytest.mark.slow  # builds its own copy of test_reports_html's report (seconds)
 def test_the_html_report_opens_with_how_sure(report) -> None:  # noqa: F811 (test_reports_html's fixture)
     files, runs = report
