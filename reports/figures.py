@@ -525,6 +525,8 @@ def timeseries(run: RunResult, title: str | None = None) -> Figure | None:
         ax_rps.set_xlim(left, right)
         s = run.summary
         status = "stable" if s.stable else f"UNSTABLE: {stability_text(s.stability_reason)}"
+        if s.stable and settled:
+            status += f" from second {settled:g} on (the first {settled:g} s set aside)"
         model = textwrap.shorten(run.config.model, 40, placeholder="...")
         fig.suptitle(title or f"Time series: {run.config.label_text()} ({model})\n{textwrap.shorten(status, 110)}")
     return fig

@@ -130,6 +130,7 @@ def test_timeseries_shades_the_seconds_a_run_set_aside() -> None:
     assert len(ax.patches) == 2  # the warm-up band and the set-aside one
     assert any("set aside" in t.get_text() for t in ax.texts)
     assert ax.get_xlim()[1] == pytest.approx(run.summary.measured_s)
+    assert "the first 2 s set aside" in fig._suptitle.get_text()
     plain = _visible_axes(figures.timeseries(run))[0]
     assert len(plain.patches) == 1 and not any("set aside" in t.get_text() for t in plain.texts)
 
