@@ -37,7 +37,7 @@ SCRIPTS = [
     pytest.param("bench_engine_openloop", ["--seconds", "1"], "lag_ms", id="engine_openloop",
                  marks=[slow]),
     pytest.param("bench_target", ["--duration", "1", "--client", "fast"], "cases", id="target", marks=[slow]),
-    pytest.param("bench_locust_users", ["--users", "1", "--duration", "2", "--target", "embedded"], "ratio",
+    pytest.param("bench_locust_users", ["--users", "1", "--duration", "3", "--target", "embedded"], "ratio",
                  id="locust_users", marks=[slow]),
     pytest.param("bench_report", ["--runs", "12", "--repeat", "1", "--quick"], "cases", id="report", marks=[slow]),
     pytest.param("bench_replay", ["--peak", "1", "--speed", "1800"], "lag_ms", id="replay", marks=[slow]),
@@ -69,6 +69,7 @@ def test_script_writes_its_document(name: str, args: list[str], key: str, tmp_pa
         args = [*args, "--dir", str(tmp_path / "soak")]
     proc = run_script(name, *args, "--out", str(out))
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    assert out.exists(), f"no document written (exit {proc.returncode}): {proc.stdout[-1500:]} {proc.stderr[-1500:]}"
     doc = json.loads(out.read_text())
     assert doc["type"] == harness.BENCHMARK_TYPE and doc["schema_version"] == harness.SCHEMA_VERSION
     assert doc["benchmark"] == name and doc["command"].startswith(f"python -m benchmarks.{name} ")
