@@ -25,7 +25,8 @@ def how_sure(runs: Sequence[RunResult]) -> str:
         text = (f"None of the {n} runs was stable within its time bound (stable: {rule}). Read the numbers below "
                 "as indicative, and measure again on a quieter machine or for longer.")
     else:
-        text = (f"{stable} of {n} runs were stable: in each, {rule}. The other {n - stable} are marked unstable "
+        other = "The other one is" if n - stable == 1 else f"The other {n - stable} are"
+        text = (f"{stable} of {n} runs were stable: in each, {rule}. {other} marked unstable "
                 "below, with the reason, and never set a capacity in the plan.")
     text += _qualified(runs)
     busy = _busiest(runs)

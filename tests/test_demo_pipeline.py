@@ -48,3 +48,35 @@ def test_demo_refuses_an_out_that_is_a_file(tmp_path) -> None:
     proc = cli("demo", "--out", f)
     assert proc.returncode == 2 and "--out" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
+
+
+def test_an_unstable_pair_run_is_measured_once_more(tmp_path) -> None:
+    """The REST/gRPC pair re-measures a run that ended unstable, keeping the attempt in unstable/ (the
+    report reads only the directory's own files) and saying so in the kept run's note."""
+    import dataclasses
+
+    from tfsbench.bench.results import load_result, save_result
+
+    from reports.synthetic import make_run
+    from tfsbench.pipeline import measure_twice_if_unstable
+
+    stable = make_run("numeric", 8, concurrency=4)
+    unstable = dataclasses.replace(stable, summary=dataclasses.replace(
+        stable.summary, stable=False, stability_reason="unstable: throughput differs by 15.5%"))
+    for first, calls_expected in ((unstable, 2), (stable, 1)):
+        answers, calls, lines = [first, stable], [], []
+
+        def runner(config, answers=answers, calls=calls):  # noqa: ANN001, ANN202
+            calls.append(config)
+            return answers[len(calls) - 1]
+
+        path = tmp_path / f"run-{calls_expected}.json"
+        result = measure_twice_if_unstable(runner, stable.config, path, lines.append)
+        save_result(result, path)
+        assert len(calls) == calls_expected and result.summary.stable
+        again = calls_expected == 2
+        assert ("measured again after 1 unstable attempt" in result.summary.measure_note) is again
+        assert (tmp_path / "unstable" / path.name).exists() is again
+        if again:
+            assert not load_result(tmp_path / "unstable" / path.name).summary.stable
+            assert "measuring it again" in lines[0]

@@ -7,12 +7,13 @@ run by hand (`sweep`, `search`, `report`/`plan`), with small sizes so the demo t
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfsbench.bench.results import RunConfig
+from tfsbench.bench.results import RunConfig, RunResult
 from tfsbench.bench.stats.slo import Slo, parse_slo
 
 
@@ -161,6 +162,22 @@ PROTOCOL_MAX_S = 8.0
 PROTOCOL_WARMUP_MAX_S = 2.0
 
 
+def measure_twice_if_unstable(runner: Callable[[RunConfig], RunResult], config: RunConfig, path: Path,
+                              log: Callable[[str], None]) -> RunResult:
+    """One run, measured once more when it ends unstable (as the demo's sweep does, sweep.py's
+    _remeasure_unstable): the unstable attempt is kept in unstable/ beside `path`, the note says so."""
+    from tfsbench.bench.results import save_result
+
+    result = runner(config)
+    if result.summary.stable or result.partial:
+        return result
+    save_result(result, path.parent / "unstable" / path.name)
+    log(f"      {path.stem} unstable ({result.summary.stability_reason}); measuring it again")
+    result = runner(config)
+    note = f"{result.summary.measure_note}; measured again after 1 unstable attempt (see unstable/)"
+    return dataclasses.replace(result, summary=dataclasses.replace(result.summary, measure_note=note.lstrip("; ")))
+
+
 def compare_protocols(rest_url: str, grpc_url: str, out_dir: Path, *, kind: str = "numeric", batch_size: int = 8,
                       concurrency: int = 4, log: Callable[[str], None] = print, max_s: float = PROTOCOL_MAX_S,
                       warmup_max_s: float = PROTOCOL_WARMUP_MAX_S) -> Path:
@@ -178,8 +195,9 @@ def compare_protocols(rest_url: str, grpc_url: str, out_dir: Path, *, kind: str 
                            engine=engine, protocol=protocol, concurrency=concurrency,
                            duration_s=max_s, warmup_s=warmup_max_s, seed=0, until_stable=True,
                            warmup_auto=True)
-        result = run_benchmark(config)
-        save_result(result, out_dir / f"{kind}-b{batch_size}-c{concurrency}-{protocol}.json")
+        name = f"{kind}-b{batch_size}-c{concurrency}-{protocol}.json"
+        result = measure_twice_if_unstable(run_benchmark, config, out_dir / name, log)
+        save_result(result, out_dir / name)
         log(f"      {protocol}: {result.summary.throughput_rps:,.0f} req/s, p50 {result.summary.latency_ms.p50:.2f} ms, "
             f"{result.summary.request_bytes:,.0f} bytes a request")
     return out_dir
