@@ -155,16 +155,17 @@ def test_the_server_view_starts_where_the_result_does(tfs_url: str) -> None:
 @pytest.mark.slow
 @pytest.mark.serial  # a real run judged by the clock: a loaded neighbour could keep its kept seconds apart
 def test_a_run_whose_server_was_slow_at_first_reports_the_rest() -> None:
-    """A server at 8 ms for the first measured second, 2 ms after it (4x faster): judged whole, the
-    first third never agrees with the rest within the 12 s bound; with it set aside the run is stable
-    at the server's later speed, and says so."""
+    """A server at 20 ms for the first two measured seconds, 2 ms after them (10x faster): judged whole,
+    the first third never agrees with the rest within the 12 s bound; with them set aside the run is
+    stable at the server's later speed, and says so. (With 8 ms for one second, a CI machine's per-second
+    noise once widened the thirds' intervals enough for the whole window to pass.)"""
     from tfsbench.bench.measure.runner import run_benchmark
 
     from benchmarks.bench_stability import WARMUP_S, _serve
 
     ctx = mp.get_context("spawn")
     port_q = ctx.Queue()
-    proc = ctx.Process(target=_serve, args=(port_q, 0.008, 0.25, 1.0), daemon=True)
+    proc = ctx.Process(target=_serve, args=(port_q, 0.020, 0.1, 2.0), daemon=True)
     proc.start()
     try:
         port = port_q.get(timeout=30)
