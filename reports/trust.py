@@ -42,8 +42,8 @@ def _qualified(runs: Sequence[RunResult]) -> str:
     for_slo = sum(r.summary.stable and r.summary.stability_reason.startswith("stable for the SLO") for r in runs)
     if for_slo:
         which = "One search probe was" if for_slo == 1 else f"{for_slo} search probes were"
-        out += (f" {which} stable for the SLO only: the p99 of each third lay on the same side of the SLO's "
-                "bound, however far apart the thirds were.")
+        out += (f" {which} stable for the SLO only: the p99 of each third met the SLO with 95% "
+                "confidence, however far apart the thirds were.")
     settled = [int(r.summary.settled_s) for r in runs if r.summary.stable and r.summary.settled_s]
     if settled:
         span = f"{min(settled)}" if min(settled) == max(settled) else f"{min(settled)}-{max(settled)}"

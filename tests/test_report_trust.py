@@ -32,7 +32,7 @@ def test_how_sure_names_what_stable_rested_on_beyond_the_plain_rule() -> None:
 
     plain = _run(True)
     probe = dataclasses.replace(plain, summary=dataclasses.replace(
-        plain.summary, stability_reason="stable for the SLO: ... every third's p99 is beyond the SLO's 50 ms"))
+        plain.summary, stability_reason="stable for the SLO: ... every third's p99 is within the SLO's 50 ms"))
     settled = [dataclasses.replace(plain, summary=dataclasses.replace(plain.summary, settled_s=k)) for k in (1.0, 2.0)]
     text = how_sure([plain, probe, *settled])
     assert text.startswith("All 4 runs were stable")

@@ -156,7 +156,7 @@ def probe_bound_s(base_s: float, rate_rps: float, slo: Slo) -> float:
 
 
 def _probe_extra(extra: Mapping[str, Any] | None, slo: Slo) -> dict[str, Any]:
-    """A p99 SLO's bound for the probes' stability rule: thirds whose p99 is on the same side of it with
+    """A p99 SLO's bound for the probes' stability rule: thirds whose p99 is within it with
     95% confidence agree on the probe's question (stability.verdict's bound_us). Other metrics: none."""
     out = dict(extra or {})
     if slo.metric == "p99":
