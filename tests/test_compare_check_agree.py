@@ -107,6 +107,8 @@ def test_pairs_table_covers_repeats_and_fallbacks() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # asserts a 5 ms vs 10 ms target is > 30% apart: a fresh-clone CI run beside the niced
+# parallel pass measured the 5 ms target at a 9.6 ms p50 (29.7% from the 10 ms one's 12.4 ms)
 def test_real_runs_against_two_embedded_targets(tfs_server) -> None:
     """Issue 17's scenario, shortened: repeats against a 5 ms and a 10 ms target, pooled by both tools."""
     from tfsbench.bench.measure.runner import run_benchmark
