@@ -40,8 +40,8 @@ some second s on are, the run's result is those seconds and it records that it s
 (`settled_start`). At most the first third is set aside (MIN_KEPT), so a quiet stretch between
 disturbances is not picked out of a long run, and a change of speed later in the run stays caught;
 the thirds of what is kept are judged by the same rule. On this project's 2-core VMs, where a CPU spin
-loop alone moves 15-20% from second to second, this turned 43 of 45 simulated 12-second runs stable
-into 45 of 45, each time by setting one second aside (docs/stability.md). A fixed --duration run is
+loop alone moves 15-20% from second to second, this turned 43 of 45 replayed 12-second runs stable
+into 45 of 45, 20 of them by setting 1 or 2 s aside (docs/stability.md). A fixed --duration run is
 always judged whole.
 
 Warm-up (runs without a fixed --warmup) ends when throughput settles: two consecutive slots of
