@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tfsbench.bench.results import RunResult
+from tfsbench.bench.stats.stability import STABLE_FOR_SLO
 
 
 def how_sure(runs: Sequence[RunResult]) -> str:
@@ -39,7 +40,7 @@ def _qualified(runs: Sequence[RunResult]) -> str:
     """What 'stable' rested on where it was more than the plain rule: search probes judged on their SLO's
     side, and runs that set aside the start of their measured window (docs/stability.md)."""
     out = ""
-    for_slo = sum(r.summary.stable and r.summary.stability_reason.startswith("stable for the SLO") for r in runs)
+    for_slo = sum(r.summary.stable and r.summary.stability_reason.startswith(STABLE_FOR_SLO) for r in runs)
     if for_slo:
         which = "One search probe was" if for_slo == 1 else f"{for_slo} search probes were"
         out += (f" {which} stable for the SLO only: the p99 of each third met the SLO with 95% "

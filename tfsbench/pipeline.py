@@ -7,7 +7,6 @@ run by hand (`sweep`, `search`, `report`/`plan`), with small sizes so the demo t
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -166,6 +165,7 @@ def measure_twice_if_unstable(runner: Callable[[RunConfig], RunResult], config: 
                               log: Callable[[str], None]) -> RunResult:
     """One run, measured once more when it ends unstable (as the demo's sweep does, sweep.py's
     _remeasure_unstable): the unstable attempt is kept in unstable/ beside `path`, the note says so."""
+    from tfsbench.bench.orchestrate.sweep import remeasured
     from tfsbench.bench.results import save_result
 
     result = runner(config)
@@ -173,9 +173,7 @@ def measure_twice_if_unstable(runner: Callable[[RunConfig], RunResult], config: 
         return result
     save_result(result, path.parent / "unstable" / path.name)
     log(f"      {path.stem} unstable ({result.summary.stability_reason}); measuring it again")
-    result = runner(config)
-    note = f"{result.summary.measure_note}; measured again after 1 unstable attempt (see unstable/)"
-    return dataclasses.replace(result, summary=dataclasses.replace(result.summary, measure_note=note.lstrip("; ")))
+    return remeasured(runner(config), 1)
 
 
 def compare_protocols(rest_url: str, grpc_url: str, out_dir: Path, *, kind: str = "numeric", batch_size: int = 8,

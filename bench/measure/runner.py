@@ -648,7 +648,7 @@ def _usable_cut(config: RunConfig, seconds: list[tuple[int, int, int, str | None
     whole window only); else 0."""
     if cut_s <= 0 or config.mode != "closed" or not config.until_stable:
         return 0
-    if whole - cut_s < max(stability.WINDOWS_COMPARED, stability.MIN_KEPT * whole):
+    if not stability.keeps_enough(whole, cut_s):
         return 0
     if any(err for sec, _, err, _ in seconds if 0 <= sec < cut_s):
         return 0

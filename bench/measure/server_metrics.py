@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfsbench.bench.results import RunResult
+from tfsbench.bench.stats import stability
 
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"
@@ -431,7 +432,7 @@ class Window:
         # a closed-loop run measuring until stable may set aside its first seconds (at most a third of
         # its bound, stability.settled_start): a scrape at each of them lets the view start there too
         duration = getattr(config, "duration_s", None)
-        self._marks_n = (int(duration // 3) if getattr(config, "until_stable", False) and duration
+        self._marks_n = (stability.most_set_aside(duration) if getattr(config, "until_stable", False) and duration
                          and getattr(config, "mode", "") == "closed" else 0)
         self._marks: dict[int, Scrape] = {}
         self._done = threading.Event()

@@ -323,11 +323,14 @@ def _remeasure_unstable(p: _PlannedRun, result: RunResult, runner: _Runner, ledg
         log(f"{p.run_id} unstable ({result.summary.stability_reason}); measuring it again")
         bar.start_run(index, p.run_id, p.config)
         result = runner(p.config, bar.update)
-    if attempt:
-        note = (f"{result.summary.measure_note}; " if result.summary.measure_note else "")
-        note += f"measured again after {attempt} unstable attempt{'s' if attempt > 1 else ''} (see unstable/)"
-        result = dataclasses.replace(result, summary=dataclasses.replace(result.summary, measure_note=note))
-    return result
+    return remeasured(result, attempt) if attempt else result
+
+
+def remeasured(result: RunResult, attempts: int) -> RunResult:
+    """`result` with its note naming the `attempts` unstable attempts before it (kept in unstable/)."""
+    note = (f"{result.summary.measure_note}; " if result.summary.measure_note else "")
+    note += f"measured again after {attempts} unstable attempt{'s' if attempts > 1 else ''} (see unstable/)"
+    return dataclasses.replace(result, summary=dataclasses.replace(result.summary, measure_note=note))
 
 
 def one_per_load(runs: Sequence[RunResult]) -> list[RunResult]:

@@ -69,6 +69,7 @@ JUDGED_PERCENTILE = 99.0
 # latency windows closer than this (us) agree whatever their ratio: with thousands of samples a 30 us
 # move of a 0.3 ms median is "significant", but it is the machine's scheduling jitter
 LATENCY_FLOOR_US = 100.0
+STABLE_FOR_SLO = "stable for the SLO"  # how a verdict that rested on bound_us begins (the report counts them)
 MIN_KEPT = 2.0 / 3.0  # settled_start keeps at least this fraction of the measured seconds
 
 Interval = tuple[float, float]
@@ -256,10 +257,20 @@ def verdict(seconds: Sequence[tuple[int, HdrHistogram | str | hist.Sparse | None
                            f"more than sampling noise explains")
     shown = ", ".join(f"{k} {_pct(v)}" for k, v in spreads.items())
     if sided:
-        return True, (f"stable for the SLO: the {where} agree on throughput and median within 10% or within sampling "
+        return True, (f"{STABLE_FOR_SLO}: the {where} agree on throughput and median within 10% or within sampling "
                       f"noise ({shown}){sided}; {total_ok} samples >= {needed} for {name}")
     return True, (f"stable: the {where} agree within 10% or within sampling noise ({shown}); "
                   f"{total_ok} samples >= {needed} for {name}")
+
+
+def keeps_enough(n: int, start: int) -> bool:
+    """Does setting aside the first `start` of `n` measured seconds keep MIN_KEPT of them, and three?"""
+    return n - start >= max(WINDOWS_COMPARED, MIN_KEPT * n)
+
+
+def most_set_aside(n_s: float) -> int:
+    """The most whole seconds `settled_start` may set aside of a window of `n_s` seconds."""
+    return int(math.floor(n_s * (1.0 - MIN_KEPT) + 1e-9))
 
 
 def settled_start(seconds: Sequence[tuple[int, HdrHistogram | str | hist.Sparse | None]], *, max_start: int,
@@ -270,8 +281,7 @@ def settled_start(seconds: Sequence[tuple[int, HdrHistogram | str | hist.Sparse 
     classes a suffix could not account for)."""
     n = len(seconds)
     for s in range(1, max_start + 1):
-        kept = n - s
-        if kept < WINDOWS_COMPARED or kept < MIN_KEPT * n:
+        if not keeps_enough(n, s):
             return None
         tail = seconds[s:]
         if verdict(tail, sum(ok for ok, _ in tail), percentile=percentile, bound_us=bound_us)[0]:
